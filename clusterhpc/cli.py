@@ -1,0 +1,87 @@
+"""`clusterhpc <stage> CONFIG [key.sub=value ...]`: one subcommand per pipeline stage.
+
+Stage modules are imported only when their stage runs, so `--help` and the light stages never
+pay for TensorFlow. A stage is a function `main(cfg: Config) -> int | None`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from clusterhpc import __version__
+from clusterhpc.config import Config, load_config
+from clusterhpc.errors import ClusterHPCError
+from clusterhpc.log import get_logger, setup_logging
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    help: str
+    target: str  # "module:function", imported when the stage runs
+
+    def load(self) -> Callable[[Config], int | None]:
+        module, _, func = self.target.partition(":")
+        return getattr(importlib.import_module(module), func)
+
+
+# Top-level stages that take a CONFIG. Added by the issues that build them.
+STAGES: tuple[Stage, ...] = ()
+# `clusterhpc prep <name> CONFIG`
+PREP_STAGES: tuple[Stage, ...] = ()
+
+
+def _add_config_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", metavar="CONFIG", help="YAML config file (configs/*.yaml)")
+    parser.add_argument("overrides", nargs="*", metavar="key.sub=value",
+                        help="override config values, e.g. train.epochs=3 data.root=/scratch/x")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clusterhpc",
+        description="Find galaxy clusters and measure their redshift and richness with deep "
+                    "learning, from a laptop to many GPU nodes.")
+    parser.add_argument("--version", action="version", version=f"clusterhpc {__version__}")
+    parser.add_argument("--log-level", default="INFO",
+                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument("--log-all-ranks", action="store_true",
+                        help="log and show progress on every MPI/Horovod rank, not only rank 0")
+    sub = parser.add_subparsers(dest="stage", metavar="STAGE", required=True)
+    sub.add_parser("doctor", help="check the installation (TensorFlow, Horovod, MPI, Slurm, ...)",
+                   description="Report what works on this machine and how to fix what does not.")
+    for stage in STAGES:
+        _add_config_args(sub.add_parser(stage.name, help=stage.help, description=stage.help))
+    if PREP_STAGES:
+        prep = sub.add_parser("prep", help="preprocessing stages (MPI-parallel)")
+        prep_sub = prep.add_subparsers(dest="prep_stage", metavar="PREP_STAGE", required=True)
+        for stage in PREP_STAGES:
+            _add_config_args(prep_sub.add_parser(stage.name, help=stage.help,
+                                                 description=stage.help))
+    return parser
+
+
+def _find_stage(args: argparse.Namespace) -> Stage:
+    name, table = (args.prep_stage, PREP_STAGES) if args.stage == "prep" else (args.stage, STAGES)
+    return next(s for s in table if s.name == name)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    setup_logging(args.log_level, args.log_all_ranks)
+    if args.stage == "doctor":
+        from clusterhpc.doctor import main as doctor_main
+
+        return doctor_main()
+    stage = _find_stage(args)
+    try:
+        cfg = load_config(args.config, args.overrides)
+        get_logger("cli").debug("running stage %s with %s", stage.name, args.config)
+        return int(stage.load()(cfg) or 0)
+    except ClusterHPCError as exc:
+        print(f"clusterhpc {stage.name}: error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,86 @@
+"""MPI work splitting that also runs with one process and no MPI at all.
+
+`get_comm()` returns a `Comm` over `MPI.COMM_WORLD` when the process was started by an MPI
+launcher with several ranks, and a serial stand-in otherwise, so every stage has one code path.
+mpi4py is imported only in the parallel case: a plain `python` run never initialises MPI.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any, TypeVar
+
+import numpy as np
+
+from clusterhpc.hpc.env import rank_info
+
+T = TypeVar("T")
+
+
+class Comm:
+    """The few collective operations the stages need, over mpi4py or over one process."""
+
+    def __init__(self, mpi_comm: Any | None = None) -> None:
+        self._comm = mpi_comm
+        self.rank: int = 0 if mpi_comm is None else mpi_comm.Get_rank()
+        self.size: int = 1 if mpi_comm is None else mpi_comm.Get_size()
+
+    @property
+    def is_root(self) -> bool:
+        return self.rank == 0
+
+    def barrier(self) -> None:
+        if self._comm is not None:
+            self._comm.Barrier()
+
+    def bcast(self, value: T, root: int = 0) -> T:
+        return value if self._comm is None else self._comm.bcast(value, root=root)
+
+    def gather(self, value: T, root: int = 0) -> list[T] | None:
+        """Values of all ranks in rank order on `root`, None elsewhere."""
+        return [value] if self._comm is None else self._comm.gather(value, root=root)
+
+    def allgather(self, value: T) -> list[T]:
+        return [value] if self._comm is None else self._comm.allgather(value)
+
+    def allreduce_sum(self, value: T) -> T:
+        if self._comm is None:
+            return value
+        from mpi4py import MPI
+
+        return self._comm.allreduce(value, op=MPI.SUM)
+
+    def gather_arrays(self, part: np.ndarray, root: int = 0) -> np.ndarray | None:
+        """Concatenate per-rank arrays in rank order on `root` (None on other ranks)."""
+        parts = self.gather(part, root=root)
+        return None if parts is None else np.concatenate(parts, axis=0)
+
+
+@functools.cache
+def get_comm() -> Comm:
+    """The world communicator of this launch (serial stand-in when there is one process)."""
+    if rank_info().size <= 1:
+        return Comm(None)
+    from mpi4py import MPI
+
+    return Comm(MPI.COMM_WORLD)
+
+
+def split_evenly(n_items: int, rank: int, size: int) -> slice:
+    """Contiguous block of `range(n_items)` owned by `rank`; lengths differ by at most 1."""
+    if size < 1 or not 0 <= rank < size:
+        raise ValueError(f"rank {rank} is not in a launch of size {size}")
+    base, extra = divmod(n_items, size)
+    start = rank * base + min(rank, extra)
+    return slice(start, start + base + (1 if rank < extra else 0))
+
+
+def owned(items: Sequence[T], comm: Comm) -> Sequence[T]:
+    """The part of `items` this rank works on."""
+    return items[split_evenly(len(items), comm.rank, comm.size)]
+
+
+def rank_seed(seed: int, rank: int) -> np.random.SeedSequence:
+    """Independent, reproducible random stream for `rank` derived from the run's seed."""
+    return np.random.SeedSequence(seed).spawn(rank + 1)[rank]
