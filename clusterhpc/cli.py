@@ -30,9 +30,25 @@ class Stage:
 
 
 # Top-level stages that take a CONFIG. Added by the issues that build them.
-STAGES: tuple[Stage, ...] = ()
+STAGES: tuple[Stage, ...] = (
+    Stage("simulate", "write a mock SDSS-like survey (catalogues, cutouts) into data.root",
+          "clusterhpc.simulate.stage:main"),
+    Stage("train", "train the model (Horovod data-parallel, checkpoint + resume)",
+          "clusterhpc.train.stage:main"),
+)
 # `clusterhpc prep <name> CONFIG`
-PREP_STAGES: tuple[Stage, ...] = ()
+PREP_STAGES: tuple[Stage, ...] = (
+    Stage("boxes", "bounding boxes and YOLO labels from redMaPPer members (MPI-parallel)",
+          "clusterhpc.prep.boxes_stage:main"),
+    Stage("empty", "empty-field positions inside the survey footprint (MPI-parallel)",
+          "clusterhpc.prep.empty_stage:main"),
+    Stage("pack", "pack cutouts, boxes and member catalogues into HDF5 shards (MPI-parallel)",
+          "clusterhpc.prep.pack_stage:main"),
+    Stage("verify", "check every packed shard (checksums, counts, images)",
+          "clusterhpc.prep.verify_stage:main"),
+    Stage("anchors", "YOLO anchors by k-means (1 - IoU) on the packed training boxes",
+          "clusterhpc.prep.anchors_stage:main"),
+)
 
 
 def _add_config_args(parser: argparse.ArgumentParser) -> None:

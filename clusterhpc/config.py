@@ -10,7 +10,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 
@@ -43,11 +43,207 @@ class ResourcesConfig:
 
 
 @dataclass
+class BoxesConfig:
+    projection: Literal["tan", "seed"] = param(
+        "tan", help="sky->pixel: 'tan' (astropy TAN WCS) or 'seed' (spherical offsets, published)"
+    )
+    pad: int = param(0, ge=0, help="pixels added on every side of each box (seed runs: 0 or 50)")
+    p_min: float = param(0.0, ge=0, le=1, help="drop members with P below this (0: keep all, seed)")
+    central_inside: bool = param(False, help="drop images whose central box is not fully inside")
+    secondary: Literal["centre", "any"] = param(
+        "centre", help="keep other clusters' boxes whose centre is inside ('centre', seed) or all"
+    )
+    cutouts: str = param("", help="cutout table FILE, RA, DEC[, ID, SCALE, SIZE]; '' = per cluster")
+    image_dir: str = param("cutouts", help="image folder (under data.root) used in label paths")
+    split: list[float] = param(  # noqa: RUF009 (param copies list defaults)
+        [0.5, 0.5, 0.0], ge=0, le=1, help="train, valid, test fractions (seeded shuffle, seed)"
+    )
+
+
+@dataclass
+class EmptyConfig:
+    n: int = param(13056, ge=1, help="number of empty-field positions to choose")
+    min_sep_arcmin: float = param(20.0, ge=0, help="minimum distance to the nearest cluster")
+    max_sep_arcmin: float = param(300.0, gt=0, help="maximum distance to the nearest cluster")
+    footprint: str = param("", help="HEALPix footprint map; '' = <data.root>/footprint.fits")
+    whole_cutout: bool = param(False, help="require the whole cutout inside the footprint")
+    image_dir: str = param("empty", help="folder (under data.root) of existing empty-field images")
+    chunk: int = param(4096, ge=1, help="candidates per random chunk (changing it changes draws)")
+
+
+@dataclass
+class PackConfig:
+    shard_size: int = param(256, ge=1, help="images per HDF5 shard")
+    image_size: int = param(0, ge=0, help="resize square cutouts to this side (0: keep)")
+    compression: Literal["none", "gzip", "lz4", "blosc-lz4"] = param(
+        "none", help="lossless compression of the image chunks"
+    )
+    member_features: list[str] = param(
+        ["RA", "DEC", "R", "P", "P_FREE", "THETA_I", "THETA_R", "IMAG", "IMAG_ERR",
+         "MODEL_MAG_U", "MODEL_MAG_G", "MODEL_MAG_R", "MODEL_MAG_I", "MODEL_MAG_Z",
+         "MODEL_MAGERR_U", "MODEL_MAGERR_G", "MODEL_MAGERR_R", "MODEL_MAGERR_I",
+         "MODEL_MAGERR_Z"],
+        help="members.fits columns stored per image for the catalogue models",
+    )
+    labels: dict[str, str] = param(
+        {}, help="pack seed label files instead of prep outputs: {split: path}"
+    )
+    empty: bool = param(True, help="also pack the listed empty fields, split like the clusters")
+
+
+@dataclass
+class PrepConfig:
+    out: str = param("", help="output directory of the prep stages; '' = <data.root>/prep")
+    size: int = param(2048, ge=1, help="cutout side in pixels")
+    scale: float = param(0.396127, gt=0, help="pixel scale in arcsec/px (SDSS native 0.396127)")
+    boxes: BoxesConfig = field(default_factory=BoxesConfig)
+    empty: EmptyConfig = field(default_factory=EmptyConfig)
+    pack: PackConfig = field(default_factory=PackConfig)
+
+
+@dataclass
+class ModelConfig:
+    kind: Literal["yolo"] = param("yolo", help="model family")
+    backbone: Literal["darknet53", "tiny"] = param(
+        "darknet53", help="YOLO backbone: Darknet-53 or a shallow variant for CPUs"
+    )
+    width: float = param(1.0, gt=0, le=4, help="channel multiplier (1.0 = Darknet-53 widths)")
+    input_size: int = param(1024, ge=32, help="network input side in pixels (multiple of 32)")
+    head: Literal["no_class", "class", "regression"] = param(
+        "no_class", help="objectness only, classes (e.g. z bins), or per-box regression"
+    )
+    class_edges: list[float] = param(
+        [], help="class head: redshift bin edges; a box's class is its z bin"
+    )
+    regression: list[Literal["z", "lam"]] = param(
+        ["z"], help="regression head: per-box targets (z, lam), each with a predicted sigma"
+    )
+    anchors: str = param("", help="anchor file from `prep anchors`; '' = <prep.out>/anchors.txt")
+    weight_decay: float = param(5e-4, ge=0, help="L2 weight decay on convolution kernels")
+    label_smoothing: float = param(0.0, ge=0, lt=1, help="class head label smoothing")
+    positive_iou: float = param(0.3, gt=0, lt=1, help="anchor IoU making it responsible for a box")
+    ignore_iou: float = param(0.5, gt=0, lt=1, help="no background loss above this IoU to truth")
+    max_boxes: int = param(32, ge=1, help="boxes kept per image")
+    sync_batchnorm: bool = param(True, help="batch-norm statistics over all Horovod ranks")
+
+
+@dataclass
+class TrainConfig:
+    epochs: int = param(100, ge=1, help="training epochs")
+    batch_size: int = param(8, ge=1, help="images per rank per step (global = this x ranks)")
+    optimizer: Literal["adam", "sgd"] = param("adam", help="Adam, or SGD with momentum 0.9")
+    lr_init: float = param(1e-4, gt=0, help="peak learning rate for one rank")
+    lr_end: float = param(1e-6, ge=0, help="final learning rate of the cosine decay")
+    warmup_epochs: float = param(4.0, ge=0, help="linear warm-up length in epochs")
+    lr_scaling: Literal["linear", "sqrt", "none"] = param(
+        "linear", help="peak LR multiplied by ranks (linear), sqrt(ranks), or unchanged"
+    )
+    augment_prob: float = param(0.5, ge=0, le=1, help="probability of each flip/transpose")
+    checkpoint_every: int = param(0, ge=0, help="also checkpoint every N steps (0: epoch ends)")
+    keep_checkpoints: int = param(3, ge=1, help="checkpoints kept on disk")
+    resume: Literal["auto", "never", "must"] = param(
+        "auto", help="continue from the latest checkpoint in <run.dir>/checkpoints"
+    )
+    max_steps_per_epoch: int = param(0, ge=0, help="cap on steps per epoch (0: whole split)")
+    validate: bool = param(True, help="compute the validation loss at every epoch end")
+    mixed_precision: bool = param(False, help="float16 compute (GPUs with tensor cores)")
+    xla: bool = param(False, help="compile the train step with XLA")
+    deterministic: bool = param(True, help="deterministic TensorFlow ops (exact resume on CPU)")
+    log_every: int = param(10, ge=1, help="steps between log lines and TensorBoard points")
+
+
+@dataclass
+class FootprintConfig:
+    kind: Literal["dr8", "rect"] = param(
+        "dr8", help="SDSS DR8 imaging (mangle polygons of `randomsdss`) or an RA/Dec rectangle"
+    )
+    nside: int = param(1024, ge=1, le=8192, help="HEALPix nside of footprint.fits (power of 2)")
+    ra: list[float] = param(  # noqa: RUF009 (param copies list defaults)
+        [140.0, 220.0], ge=0, le=360, help="rect: RA range in degrees"
+    )
+    dec: list[float] = param(  # noqa: RUF009 (param copies list defaults)
+        [0.0, 40.0], ge=-90, le=90, help="rect: Dec range in degrees"
+    )
+
+
+@dataclass
+class ClustersConfig:
+    n: int = param(0, ge=0, help="number of clusters; 0 = density x footprint area")
+    density: float = param(2.6, gt=0, help="clusters per deg^2 when n = 0 (redMaPPer DR8: ~2.6)")
+    z_min: float = param(0.08, gt=0, help="lowest redshift (comoving-volume distribution)")
+    z_max: float = param(0.6, le=0.6, help="highest redshift (m* and colour tables end at 0.6)")
+    lambda_min: float = param(20.0, gt=0, help="lowest richness")
+    lambda_max: float = param(300.0, gt=0, help="highest richness")
+    lambda_slope: float = param(-3.0, lt=-1, help="power-law slope of dN/dlambda")
+    companion_fraction: float = param(
+        0.125, ge=0, lt=1, help="fraction of clusters placed as companions around a parent"
+    )
+    companion_arcmin: float = param(4.0, gt=0, help="rms offset of a companion from its parent")
+    mean_p: float = param(0.8, gt=0, le=1, help="<P> of members: a cluster has lambda/<P> members")
+    concentration: float = param(4.0, gt=0, help="NFW concentration of the member distribution")
+    bcg_gap: float = param(1.5, ge=0, help="BCG magnitude brighter than m*")
+    schechter_alpha: float = param(-1.0, help="faint-end slope of the member luminosity function")
+    colour_scatter: float = param(0.05, ge=0, help="red-sequence colour scatter in mag")
+    spec_fraction: float = param(0.1, ge=0, le=1, help="members with a spectroscopic redshift")
+
+
+@dataclass
+class SkyObjectsConfig:
+    galaxy_density: float = param(4000.0, ge=0, help="field galaxies per deg^2 brighter than r=21")
+    galaxy_slope: float = param(0.45, gt=0, help="d log10 N / dm of field galaxy counts")
+    star_density: float = param(1000.0, ge=0, help="stars per deg^2 brighter than r=21")
+    star_slope: float = param(0.25, gt=0, help="d log10 N / dm of star counts")
+    mag_limit: float = param(23.0, gt=15, help="faintest r magnitude rendered for field objects")
+
+
+@dataclass
+class CutoutsConfig:
+    clusters: int = param(0, ge=0, help="cluster cutouts to render (random subset); 0 = all")
+    empty: int = param(0, ge=0, help="empty-field cutouts to render")
+    size: int = param(256, ge=16, help="cutout side in pixels")
+    scale: float = param(3.169016, gt=0, help="arcsec/px (SDSS native 0.396127; x2, x4, x8)")
+    max_offset_arcmin: float = param(0.0, ge=0, help="random offset of the centre from the cluster")
+    empty_min_arcmin: float = param(20.0, ge=0, help="empty field: nearest cluster at least this")
+    empty_max_arcmin: float = param(300.0, gt=0, help="empty field: nearest cluster at most this")
+
+
+@dataclass
+class ImagingConfig:
+    psf_fwhm: float = param(1.4, gt=0, help="PSF FWHM in arcsec")
+    depth: list[float] = param(  # noqa: RUF009 (param copies list defaults)
+        [22.2, 22.2, 21.3], help="5-sigma point-source depths g, r, i (AB mag)"
+    )
+    rgb_q: float = param(8.0, gt=0, help="make_lupton_rgb Q (asinh softening)")
+    rgb_stretch: float = param(15.0, gt=0, help="make_lupton_rgb stretch, in units of r sky sigma")
+    rgb_scales: list[float] = param(  # noqa: RUF009 (param copies list defaults)
+        [1.0, 1.25, 1.9], help="multipliers of the i, r, g images (R, G, B channels)"
+    )
+    jpeg_quality: int = param(90, ge=1, le=100, help="JPEG quality")
+
+
+@dataclass
+class SimulateConfig:
+    images: bool = param(True, help="render cutout JPEGs (false: catalogues only)")
+    gallery: int = param(0, ge=0, help="write this many annotated PNGs to <data.root>/gallery")
+    h0: float = param(70.0, gt=0, help="Hubble constant of the flat LCDM cosmology (km/s/Mpc)")
+    om0: float = param(0.3, gt=0, lt=1, help="matter density of the flat LCDM cosmology")
+    footprint: FootprintConfig = field(default_factory=FootprintConfig)
+    clusters: ClustersConfig = field(default_factory=ClustersConfig)
+    sky: SkyObjectsConfig = field(default_factory=SkyObjectsConfig)
+    cutouts: CutoutsConfig = field(default_factory=CutoutsConfig)
+    imaging: ImagingConfig = field(default_factory=ImagingConfig)
+
+
+@dataclass
 class Config:
     seed: int = param(42, ge=0, help="master random seed; each rank derives its own stream")
     data: DataConfig = field(default_factory=DataConfig)
     run: RunConfig = field(default_factory=RunConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+    prep: PrepConfig = field(default_factory=PrepConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    simulate: SimulateConfig = field(default_factory=SimulateConfig)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -155,7 +155,13 @@ class _Builder:
         if tp is dict or origin is dict:
             if not isinstance(value, Mapping):
                 self.fail(key, value, "a mapping")
-            return dict(value)
+            key_tp, value_tp = typing.get_args(tp) or (Any, Any)
+            return {
+                self.convert(key_tp, k, f"{key}.{k}", {}): self.convert(
+                    value_tp, v, f"{key}.{k}", meta
+                )
+                for k, v in value.items()
+            }
         raise TypeError(f"unsupported config type {tp!r} for {key}")
 
     @staticmethod

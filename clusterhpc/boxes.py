@@ -1,0 +1,71 @@
+"""Axis-aligned box geometry in numpy: conversions, IoU and GIoU, vectorised over pairs.
+
+Boxes are (..., 4) arrays, `xyxy` = x1, y1, x2, y2 or `xywh` = centre x, centre y, w, h.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def xyxy_to_xywh(boxes: np.ndarray) -> np.ndarray:
+    boxes = np.asarray(boxes, np.float64)
+    return np.concatenate(
+        [(boxes[..., :2] + boxes[..., 2:]) / 2, boxes[..., 2:] - boxes[..., :2]], axis=-1
+    )
+
+
+def xywh_to_xyxy(boxes: np.ndarray) -> np.ndarray:
+    boxes = np.asarray(boxes, np.float64)
+    return np.concatenate(
+        [boxes[..., :2] - boxes[..., 2:] / 2, boxes[..., :2] + boxes[..., 2:] / 2], axis=-1
+    )
+
+
+def area(boxes: np.ndarray) -> np.ndarray:
+    boxes = np.asarray(boxes, np.float64)
+    return np.clip(boxes[..., 2] - boxes[..., 0], 0, None) * np.clip(
+        boxes[..., 3] - boxes[..., 1], 0, None
+    )
+
+
+def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix (len(a), len(b)) of xyxy boxes."""
+    a, b = np.asarray(a, np.float64)[:, None], np.asarray(b, np.float64)[None]
+    lo = np.maximum(a[..., :2], b[..., :2])
+    hi = np.minimum(a[..., 2:], b[..., 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=-1)
+    union = area(a) + area(b) - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def pairwise_giou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Generalised IoU matrix (Rezatofighi et al. 2019): IoU − (hull − union) / hull."""
+    a, b = np.asarray(a, np.float64)[:, None], np.asarray(b, np.float64)[None]
+    lo = np.maximum(a[..., :2], b[..., :2])
+    hi = np.minimum(a[..., 2:], b[..., 2:])
+    inter = np.prod(np.clip(hi - lo, 0, None), axis=-1)
+    union = area(a) + area(b) - inter
+    hull = np.prod(np.maximum(a[..., 2:], b[..., 2:]) - np.minimum(a[..., :2], b[..., :2]), -1)
+    iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+    return iou - np.where(hull > 0, (hull - union) / np.where(hull > 0, hull, 1), 0.0)
+
+
+def shape_iou(wh_a: np.ndarray, wh_b: np.ndarray) -> np.ndarray:
+    """IoU matrix of boxes given only by width and height, aligned at one corner."""
+    wh_a, wh_b = np.asarray(wh_a, np.float64)[:, None], np.asarray(wh_b, np.float64)[None]
+    inter = np.prod(np.minimum(wh_a, wh_b), axis=-1)
+    return inter / (np.prod(wh_a, -1) + np.prod(wh_b, -1) - inter)
+
+
+def clip(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
+    boxes = np.asarray(boxes, np.float64).copy()
+    boxes[..., 0::2] = np.clip(boxes[..., 0::2], 0, width)
+    boxes[..., 1::2] = np.clip(boxes[..., 1::2], 0, height)
+    return boxes
+
+
+def inside_fraction(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
+    """Fraction of each box's area that lies inside the image [0, width] x [0, height]."""
+    full = area(boxes)
+    return np.where(full > 0, area(clip(boxes, width, height)) / np.where(full > 0, full, 1), 0.0)

@@ -1,0 +1,1 @@
+"""Readers over packed shards: a plain Python iterator and tf.data pipelines."""

@@ -1,0 +1,109 @@
+"""One split of a packed dataset as a single indexed collection, and per-rank epoch plans.
+
+Every epoch has one global order (a permutation seeded by (seed, epoch)); rank r of a launch
+of `size` ranks takes every size-th image of it, so ranks read disjoint data whose union is
+the whole split. With a batch size, the order is cut to a multiple of size x batch so every
+rank runs the same number of steps (Horovod all-reduces must pair up).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from clusterhpc.errors import DataError
+from clusterhpc.io.shards import PackedImage, Shard
+
+INDEX_NAME = "index.json"
+N_AUGMENTATIONS = 3  # h-flip, v-flip, transpose
+
+
+def read_index(packed_dir: str | Path) -> dict:
+    path = Path(packed_dir) / INDEX_NAME
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError as exc:
+        raise DataError(f"{path}: no packed dataset index (run `clusterhpc prep pack`)") from exc
+
+
+@dataclass(frozen=True)
+class EpochPlan:
+    """The images one rank reads in one epoch, in order, with their augmentation draws."""
+
+    indices: np.ndarray  # int64 (n,) global image indices of the split
+    flips: np.ndarray  # bool (n, 3): h-flip, v-flip, transpose applied to each image
+
+
+class PackedSplit:
+    """All shards of a split behind one global index 0..N-1."""
+
+    def __init__(self, packed_dir: str | Path, split: str) -> None:
+        self.packed_dir = Path(packed_dir)
+        self.split = split
+        splits = read_index(packed_dir)["splits"]
+        if split not in splits:
+            raise DataError(
+                f"{self.packed_dir / INDEX_NAME}: no split {split!r} (has {sorted(splits)})"
+            )
+        files = [s["file"] for s in splits[split]["shards"]]
+        self.shards = [Shard(self.packed_dir / f) for f in files]
+        counts = np.array([s.n_images for s in self.shards], np.int64)
+        self.starts = np.concatenate([[0], np.cumsum(counts)])
+        shapes = {s.image_shape for s in self.shards if s.n_images}
+        if len(shapes) > 1:
+            raise DataError(f"{self.packed_dir}: split {split!r} mixes image shapes {shapes}")
+        self.image_shape = shapes.pop() if shapes else (0, 0, 3)
+        self.member_features = self.shards[0].member_features if self.shards else []
+
+    def __len__(self) -> int:
+        return int(self.starts[-1])
+
+    def locate(self, index: int) -> tuple[Shard, int]:
+        if not 0 <= index < len(self):
+            raise IndexError(f"image {index} not in split {self.split!r} of {len(self)}")
+        shard = int(np.searchsorted(self.starts, index, side="right") - 1)
+        return self.shards[shard], int(index - self.starts[shard])
+
+    def item(self, index: int) -> PackedImage:
+        shard, local = self.locate(index)
+        return shard.item(local)
+
+    def column(self, name: str) -> np.ndarray:
+        """A metadata column (META_FIELDS name or 'path') for all images, in index order."""
+        return np.concatenate([s.meta[name] for s in self.shards]) if self.shards else np.zeros(0)
+
+    def epoch_plan(
+        self,
+        seed: int,
+        epoch: int,
+        rank: int = 0,
+        size: int = 1,
+        batch_size: int | None = None,
+        shuffle: bool = True,
+        aug_prob: float = 0.0,
+    ) -> EpochPlan:
+        """This rank's images for `epoch` (same global draw on every rank, whatever `rank`)."""
+        rng = np.random.default_rng([seed, epoch])
+        n = len(self)
+        order = rng.permutation(n) if shuffle else np.arange(n)
+        flips = rng.random((n, N_AUGMENTATIONS)) < aug_prob
+        usable = n if batch_size is None else (n // (size * batch_size)) * size * batch_size
+        return EpochPlan(order[rank:usable:size], flips[rank:usable:size])
+
+    def close(self) -> None:
+        for shard in self.shards:
+            shard.close()
+
+
+def iterate(split: PackedSplit, plan: EpochPlan) -> Iterator[PackedImage]:
+    """The plain-Python reader: images of a plan with their augmentations applied."""
+    from clusterhpc.data.augment import augment
+
+    for index, flips in zip(plan.indices, plan.flips, strict=True):
+        item = split.item(int(index))
+        item.image, item.boxes = augment(item.image, item.boxes, flips)
+        yield item

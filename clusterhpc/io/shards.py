@@ -1,0 +1,256 @@
+"""HDF5 shard layout for packed cutouts: images, ragged boxes, metadata and member catalogues.
+
+One shard file `packed/<split>-NNNNN-of-MMMMM.h5` holds (schema version 1):
+
+    images          uint8 (N, H, W, 3), one chunk per image, optional lossless compression
+    image_crc32     uint32 (N,)   CRC-32 of every image's bytes (verify reports the index)
+    meta/<field>    (N,)          per-image metadata, see META_FIELDS (path as UTF-8 string)
+    box_offsets     int64 (N+1,)  boxes of image i are rows box_offsets[i]:box_offsets[i+1]
+    boxes           float32 (M, 4) x1, y1, x2, y2 in image pixels (may extend past the edges)
+    box/<field>     (M,)          per-box fields, see BOX_FIELDS
+    member_offsets  int64 (N+1,)  members of image i's central cluster
+    members         float64 (K, F) member catalogue rows, columns named by attr `features`
+
+Root attributes: schema_version, n_images, image_shape, fingerprint (of the inputs), and a
+`sha256` attribute on every dataset except `images` (covered per image by `image_crc32`).
+Files are written under a temporary name, fsynced and renamed: a shard that exists is whole.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import zlib
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from clusterhpc.io.atomic import atomic_path
+
+SCHEMA_VERSION = 1
+
+META_FIELDS: dict[str, Any] = {
+    "id": np.int64,  # cluster ID for cluster cutouts, -1 for empty fields
+    "ra": np.float64,  # cutout centre, degrees
+    "dec": np.float64,
+    "z": np.float32,  # redshift of the central cluster (NaN for empty fields)
+    "lam": np.float32,  # richness of the central cluster (NaN for empty fields)
+    "empty": np.bool_,
+    "pixscale": np.float32,  # arcsec per pixel of the stored image
+}
+BOX_FIELDS: dict[str, Any] = {
+    "weight": np.float32,  # fraction of the box area inside the image
+    "cls": np.int32,  # class index (0 when there is one class)
+    "z": np.float32,
+    "lam": np.float32,
+    "cluster_id": np.int64,
+    "central": np.bool_,
+}
+COMPRESSIONS = ("none", "gzip", "lz4", "blosc-lz4")
+
+
+@dataclass
+class PackedImage:
+    """One image with everything the trainers need; the unit a shard stores."""
+
+    image: np.ndarray  # uint8 (H, W, 3)
+    boxes: np.ndarray  # float32 (n, 4)
+    box_fields: dict[str, np.ndarray]  # BOX_FIELDS name -> (n,)
+    meta: dict[str, Any]  # META_FIELDS name -> scalar, plus "path"
+    members: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (k, F)
+
+
+def _sha256(array: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(array).tobytes()).hexdigest()
+
+
+def _compression_args(name: str) -> dict[str, Any]:
+    if name == "none":
+        return {}
+    if name == "gzip":
+        return {"compression": "gzip", "compression_opts": 1, "shuffle": True}
+    import hdf5plugin
+
+    if name == "lz4":
+        return dict(hdf5plugin.LZ4())
+    if name == "blosc-lz4":
+        return dict(hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE))
+    raise ValueError(f"unknown compression {name!r}; expected one of {COMPRESSIONS}")
+
+
+def _ragged(parts: Sequence[np.ndarray], width: int, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
+    offsets = np.zeros(len(parts) + 1, np.int64)
+    offsets[1:] = np.cumsum([len(p) for p in parts])
+    rows = [np.asarray(p, dtype).reshape(-1, width) for p in parts]
+    data = np.concatenate(rows) if rows else np.zeros((0, width), dtype)
+    return data, offsets
+
+
+def write_shard(
+    path: Path,
+    items: Sequence[PackedImage],
+    *,
+    member_features: Sequence[str],
+    fingerprint: str,
+    compression: str = "none",
+    attrs: dict[str, Any] | None = None,
+) -> None:
+    """Write `items` (all images the same shape) as one shard, atomically."""
+    shapes = {item.image.shape for item in items}
+    if len(shapes) > 1:
+        raise ValueError(f"{path}: images of different shapes {sorted(shapes)} in one shard")
+    shape = shapes.pop() if shapes else (0, 0, 3)
+    boxes, box_offsets = _ragged([it.boxes for it in items], 4, np.float32)
+    n_feat = len(member_features)
+    members, member_offsets = _ragged(
+        [it.members if it.members.size else np.zeros((0, n_feat)) for it in items],
+        n_feat,
+        np.float64,
+    )
+    arrays: dict[str, np.ndarray] = {
+        "box_offsets": box_offsets,
+        "boxes": boxes,
+        "member_offsets": member_offsets,
+        "members": members,
+    }
+    for name, dtype in BOX_FIELDS.items():
+        parts = [np.asarray(it.box_fields[name], dtype) for it in items]
+        arrays[f"box/{name}"] = np.concatenate(parts) if parts else np.zeros(0, dtype)
+    for name, dtype in META_FIELDS.items():
+        arrays[f"meta/{name}"] = np.array([it.meta[name] for it in items], dtype)
+    arrays["image_crc32"] = np.array(
+        [zlib.crc32(np.ascontiguousarray(it.image).tobytes()) for it in items], np.uint32
+    )
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
+        h5.attrs.update(
+            schema_version=SCHEMA_VERSION,
+            n_images=len(items),
+            image_shape=np.array(shape, np.int64),
+            fingerprint=fingerprint,
+            compression=compression,
+            **(attrs or {}),
+        )
+        images = h5.create_dataset(
+            "images",
+            shape=(len(items), *shape),
+            dtype=np.uint8,
+            chunks=(1, *shape) if items else None,
+            track_times=False,
+            **(_compression_args(compression) if items else {}),
+        )
+        for i, item in enumerate(items):
+            images[i] = item.image
+        for name, array in arrays.items():
+            h5.create_dataset(name, data=array, track_times=False).attrs["sha256"] = _sha256(array)
+        paths = [str(it.meta["path"]) for it in items]
+        h5.create_dataset(
+            "meta/path", data=np.array(paths, dtype=h5py.string_dtype()), track_times=False
+        )
+        h5["members"].attrs["features"] = list(member_features)
+
+
+class Shard:
+    """Read access to one shard: small arrays in memory, images read on demand."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._h5 = h5py.File(self.path, "r")
+        attrs = self._h5.attrs
+        if int(attrs.get("schema_version", -1)) != SCHEMA_VERSION:
+            raise ValueError(
+                f"{self.path}: schema version {attrs.get('schema_version')} "
+                f"(this clusterhpc reads {SCHEMA_VERSION})"
+            )
+        self.n_images = int(attrs["n_images"])
+        self.fingerprint = str(attrs["fingerprint"])
+        self.image_shape = tuple(int(v) for v in attrs["image_shape"])
+        self.box_offsets = self._h5["box_offsets"][:]
+        self.boxes = self._h5["boxes"][:]
+        self.box_fields = {name: self._h5[f"box/{name}"][:] for name in BOX_FIELDS}
+        self.meta = {name: self._h5[f"meta/{name}"][:] for name in META_FIELDS}
+        self.meta["path"] = self._h5["meta/path"].asstr()[:]
+        self.member_offsets = self._h5["member_offsets"][:]
+        self.members = self._h5["members"][:]
+        self.member_features = [str(f) for f in self._h5["members"].attrs["features"]]
+        self._images = self._h5["images"]
+
+    def image(self, index: int) -> np.ndarray:
+        return self._images[index]
+
+    def item(self, index: int) -> PackedImage:
+        lo, hi = self.box_offsets[index], self.box_offsets[index + 1]
+        mlo, mhi = self.member_offsets[index], self.member_offsets[index + 1]
+        meta = {name: values[index] for name, values in self.meta.items()}
+        return PackedImage(
+            image=self.image(index),
+            boxes=self.boxes[lo:hi],
+            box_fields={name: values[lo:hi] for name, values in self.box_fields.items()},
+            meta=meta,
+            members=self.members[mlo:mhi],
+        )
+
+    def close(self) -> None:
+        self._h5.close()
+
+    def __enter__(self) -> Shard:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def verify_shard(path: str | Path) -> list[str]:
+    """Every problem found in one shard (empty list when it is sound), by dataset and index."""
+    problems: list[str] = []
+    try:
+        h5 = h5py.File(path, "r")
+    except OSError as exc:
+        return [f"{path}: cannot open as HDF5 ({exc})"]
+    with h5:
+        if int(h5.attrs.get("schema_version", -1)) != SCHEMA_VERSION:
+            return [f"{path}: schema version {h5.attrs.get('schema_version')} != {SCHEMA_VERSION}"]
+        n_images = int(h5.attrs["n_images"])
+        for name, dataset in _datasets(h5):
+            if name in ("images", "meta/path"):
+                continue
+            try:
+                data = dataset[:]
+            except OSError as exc:
+                problems.append(f"{path}: {name}: unreadable ({exc})")
+                continue
+            if dataset.attrs.get("sha256") != _sha256(data):
+                problems.append(f"{path}: {name}: checksum mismatch")
+        for offsets_name, data_name in (("box_offsets", "boxes"), ("member_offsets", "members")):
+            offsets = h5[offsets_name][:]
+            if len(offsets) != n_images + 1 or offsets[0] != 0 or np.any(np.diff(offsets) < 0):
+                problems.append(f"{path}: {offsets_name}: not {n_images + 1} increasing offsets")
+            elif offsets[-1] != len(h5[data_name]):
+                problems.append(
+                    f"{path}: {offsets_name} ends at {offsets[-1]}, "
+                    f"{data_name} has {len(h5[data_name])} rows"
+                )
+        images, crcs = h5["images"], h5["image_crc32"][:]
+        if len(images) != n_images or len(crcs) != n_images:
+            problems.append(f"{path}: {len(images)} images, {len(crcs)} CRCs, n_images={n_images}")
+        for i in range(min(len(images), len(crcs))):
+            try:
+                image = images[i]
+            except OSError as exc:
+                problems.append(f"{path}: image {i}: undecodable ({exc})")
+                continue
+            if zlib.crc32(image.tobytes()) != crcs[i]:
+                problems.append(f"{path}: image {i}: CRC-32 mismatch")
+    return problems
+
+
+def _datasets(group: h5py.Group, prefix: str = "") -> list[tuple[str, h5py.Dataset]]:
+    out = []
+    for name, obj in group.items():
+        if isinstance(obj, h5py.Group):
+            out.extend(_datasets(obj, f"{prefix}{name}/"))
+        else:
+            out.append((f"{prefix}{name}", obj))
+    return out

@@ -1,0 +1,1 @@
+"""Models by name: YOLOv3 detector, CNN classifier, catalogue MLP, Janossy set networks."""

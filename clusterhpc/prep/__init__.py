@@ -1,0 +1,1 @@
+"""Preprocessing stages (MPI-parallel): bounding boxes, empty fields, splits, overlaps."""

@@ -1,0 +1,197 @@
+"""Pack cutouts, their boxes, metadata and member catalogues into HDF5 shards.
+
+The plan is deterministic: entries of a split keep their order and are cut into shards of
+`shard_size`; shard j goes to rank j % size. A shard whose file exists, whose fingerprint
+(hash of its entries and the packing settings) matches and which verifies is skipped, so a
+killed job resumes where it stopped. Corrupt or truncated images are excluded and reported.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from clusterhpc.data.packed import INDEX_NAME
+from clusterhpc.io.atomic import atomic_write_text
+from clusterhpc.io.shards import (
+    BOX_FIELDS,
+    SCHEMA_VERSION,
+    PackedImage,
+    verify_shard,
+    write_shard,
+)
+
+
+@dataclass
+class ImageEntry:
+    """An image to pack, before its pixels are read."""
+
+    path: str  # absolute or relative to the survey directory
+    boxes: np.ndarray  # float32 (n, 4) x1, y1, x2, y2 in the source image's pixels
+    box_fields: dict[str, np.ndarray]  # BOX_FIELDS name -> (n,)
+    meta: dict[str, Any]  # META_FIELDS name -> value
+
+
+@dataclass(frozen=True)
+class ShardPlan:
+    split: str
+    index: int
+    count: int
+    entries: tuple[ImageEntry, ...] = field(repr=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.split}-{self.index:05d}-of-{self.count:05d}.h5"
+
+
+@dataclass
+class ShardResult:
+    """What one shard ended up holding; rank 0 gathers these into the index."""
+
+    file: str
+    split: str
+    n_images: int
+    skipped: bool  # already complete from an earlier run
+    excluded: list[dict[str, str]]  # {"path", "reason"} of images left out
+
+
+def plan_shards(
+    entries_by_split: Mapping[str, Sequence[ImageEntry]], shard_size: int
+) -> list[ShardPlan]:
+    plans = []
+    for split, entries in entries_by_split.items():
+        count = max(1, -(-len(entries) // shard_size))
+        for index in range(count):
+            chunk = tuple(entries[index * shard_size : (index + 1) * shard_size])
+            plans.append(ShardPlan(split, index, count, chunk))
+    return plans
+
+
+def fingerprint(plan: ShardPlan, settings: Mapping[str, Any]) -> str:
+    """Hash of a shard's inputs (paths, boxes, metadata) and the packing settings."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    for entry in plan.entries:
+        digest.update(entry.path.encode())
+        digest.update(np.ascontiguousarray(entry.boxes, np.float32).tobytes())
+        digest.update(
+            json.dumps({k: str(v) for k, v in entry.meta.items()}, sort_keys=True).encode()
+        )
+    return digest.hexdigest()
+
+
+def read_image(path: Path, size: int) -> tuple[np.ndarray, float]:
+    """Decode an image to uint8 RGB, resized to size x size when size > 0.
+
+    Returns the pixels and the scale factor applied. Raises OSError/ValueError on a corrupt,
+    truncated or unreadable file.
+    """
+    with Image.open(path) as img:
+        img.load()  # forces a full decode: truncated files raise here
+        rgb = img.convert("RGB")
+    if size <= 0 or rgb.size == (size, size):
+        return np.asarray(rgb, np.uint8), 1.0
+    if rgb.size[0] != rgb.size[1]:
+        raise ValueError(f"not square ({rgb.size[0]}x{rgb.size[1]}); cannot resize to {size}")
+    scale = size / rgb.size[0]
+    return np.asarray(rgb.resize((size, size), Image.Resampling.BILINEAR), np.uint8), scale
+
+
+def load_items(
+    plan: ShardPlan,
+    root: Path,
+    image_size: int,
+    members_by_id: Mapping[int, np.ndarray],
+    n_features: int,
+) -> tuple[list[PackedImage], list[dict[str, str]]]:
+    """Decode a shard's images; corrupt ones are excluded with their reason."""
+    items, excluded = [], []
+    for entry in plan.entries:
+        path = Path(entry.path) if Path(entry.path).is_absolute() else root / entry.path
+        try:
+            image, scale = read_image(path, image_size)
+        except (OSError, ValueError) as exc:
+            excluded.append({"path": str(path), "reason": f"{type(exc).__name__}: {exc}"})
+            continue
+        meta = {**entry.meta, "path": entry.path}
+        meta["pixscale"] = float(entry.meta["pixscale"]) / scale
+        cluster_id = int(entry.meta["id"])
+        members = members_by_id.get(cluster_id, np.zeros((0, n_features)))
+        items.append(
+            PackedImage(
+                image=image,
+                boxes=np.asarray(entry.boxes, np.float32).reshape(-1, 4) * scale,
+                box_fields={k: np.asarray(entry.box_fields[k], BOX_FIELDS[k]) for k in BOX_FIELDS},
+                meta=meta,
+                members=members,
+            )
+        )
+    return items, excluded
+
+
+def pack_shard(
+    plan: ShardPlan,
+    out_dir: Path,
+    root: Path,
+    settings: Mapping[str, Any],
+    members_by_id: Mapping[int, np.ndarray],
+    member_features: Sequence[str],
+) -> ShardResult:
+    """Write one planned shard unless an identical, verified one is already there."""
+    path = out_dir / plan.name
+    fp = fingerprint(plan, settings)
+    if path.exists() and _shard_fingerprint(path) == fp and not verify_shard(path):
+        excluded = _stored_exclusions(path)
+        return ShardResult(plan.name, plan.split, len(plan.entries) - len(excluded), True, excluded)
+    items, excluded = load_items(
+        plan, root, int(settings["image_size"]), members_by_id, len(member_features)
+    )
+    write_shard(
+        path,
+        items,
+        member_features=member_features,
+        fingerprint=fp,
+        compression=str(settings["compression"]),
+        attrs={"excluded": json.dumps(excluded)},
+    )
+    return ShardResult(plan.name, plan.split, len(items), False, excluded)
+
+
+def write_index(out_dir: Path, results: Sequence[ShardResult]) -> dict:
+    """Write `index.json` listing every split's shards, image counts and exclusions."""
+    splits: dict[str, dict] = {}
+    for result in sorted(results, key=lambda r: r.file):
+        split = splits.setdefault(result.split, {"shards": [], "n_images": 0, "n_excluded": 0})
+        split["shards"].append({"file": result.file, "n_images": result.n_images})
+        split["n_images"] += result.n_images
+        split["n_excluded"] += len(result.excluded)
+    index = {
+        "schema_version": SCHEMA_VERSION,
+        "splits": splits,
+        "excluded": [e for r in results for e in r.excluded],
+    }
+    atomic_write_text(out_dir / INDEX_NAME, json.dumps(index, indent=1))
+    return index
+
+
+def _shard_fingerprint(path: Path) -> str | None:
+    import h5py
+
+    try:
+        with h5py.File(path, "r") as h5:
+            return str(h5.attrs.get("fingerprint"))
+    except OSError:
+        return None
+
+
+def _stored_exclusions(path: Path) -> list[dict[str, str]]:
+    import h5py
+
+    with h5py.File(path, "r") as h5:
+        return json.loads(h5.attrs.get("excluded", "[]"))

@@ -1,0 +1,1 @@
+"""Sky geometry: unit vectors and separations, sky<->pixel projections, HEALPix footprints."""

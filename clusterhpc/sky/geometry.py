@@ -1,0 +1,42 @@
+"""Unit vectors on the sphere, chord <-> angle conversion and angular separations."""
+
+from __future__ import annotations
+
+import numpy as np
+
+ARCSEC = np.pi / (180.0 * 3600.0)  # radians per arcsecond
+ARCMIN = 60.0 * ARCSEC
+
+
+def unit_vectors(ra_deg: np.ndarray, dec_deg: np.ndarray) -> np.ndarray:
+    """(n, 3) unit vectors X = cosδ cosα, Y = cosδ sinα, Z = sinδ (degrees in)."""
+    ra = np.radians(np.asarray(ra_deg, dtype=np.float64))
+    dec = np.radians(np.asarray(dec_deg, dtype=np.float64))
+    cos_dec = np.cos(dec)
+    return np.stack([cos_dec * np.cos(ra), cos_dec * np.sin(ra), np.sin(dec)], axis=-1)
+
+
+def vectors_to_radec(xyz: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """RA in [0, 360) and Dec in degrees of (n, 3) vectors (any length > 0)."""
+    x, y, z = xyz[..., 0], xyz[..., 1], xyz[..., 2]
+    ra = np.degrees(np.arctan2(y, x)) % 360.0
+    dec = np.degrees(np.arctan2(z, np.hypot(x, y)))
+    return ra, dec
+
+
+def angle_to_chord(angle_rad: np.ndarray | float) -> np.ndarray:
+    """Straight-line distance between two unit vectors separated by `angle_rad`."""
+    return 2.0 * np.sin(np.minimum(np.asarray(angle_rad, dtype=np.float64), np.pi) / 2.0)
+
+
+def chord_to_angle(chord: np.ndarray | float) -> np.ndarray:
+    """Inverse of `angle_to_chord` (radians)."""
+    return 2.0 * np.arcsin(np.clip(np.asarray(chord, dtype=np.float64) / 2.0, 0.0, 1.0))
+
+
+def separation(ra1: np.ndarray, dec1: np.ndarray, ra2: np.ndarray, dec2: np.ndarray) -> np.ndarray:
+    """Angular separation in radians (atan2 form: accurate at all angles), degrees in."""
+    a = unit_vectors(ra1, dec1)
+    b = unit_vectors(ra2, dec2)
+    cross = np.linalg.norm(np.cross(a, b), axis=-1)
+    return np.arctan2(cross, np.sum(a * b, axis=-1))

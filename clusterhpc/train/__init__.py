@@ -1,0 +1,1 @@
+"""Generic trainer: Horovod data parallelism, schedules, checkpoints, signals, logs."""

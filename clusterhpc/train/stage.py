@@ -1,0 +1,46 @@
+"""`clusterhpc train CONFIG`: train `model.kind` on the packed survey, resumable.
+
+Runs alone, under `horovodrun -np N`, `mpirun -np N` or `srun --mpi=pmix`. Exits with
+EXIT_REQUEUE (75) after checkpointing when SIGTERM/SIGUSR1 arrives.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+from clusterhpc.config import Config, write_resolved
+from clusterhpc.hpc.env import rank_info
+from clusterhpc.io.atomic import atomic_write_text
+from clusterhpc.log import get_logger
+from clusterhpc.paths import run_dir
+from clusterhpc.train.signals import EXIT_REQUEUE
+from clusterhpc.train.tasks import make_task
+from clusterhpc.train.trainer import Trainer
+
+log = get_logger("train")
+
+
+def main(cfg: Config) -> int:
+    directory = run_dir(cfg)
+    root = rank_info().is_root
+    if root:
+        write_resolved(cfg, directory)
+    result = Trainer(make_task(cfg), cfg.train, directory, cfg.seed).fit()
+    if root:
+        summary = {**dataclasses.asdict(result), "ranks": rank_info().size}
+        atomic_write_text(directory / "train_summary.json", json.dumps(summary, indent=1))
+    if result.status == "interrupted":
+        log.warning(
+            "stopped by a signal at step %d; resubmit to continue (exit %d)",
+            result.global_step,
+            EXIT_REQUEUE,
+        )
+        return EXIT_REQUEUE
+    log.info(
+        "trained %d epochs, %d steps, %.1f images/s",
+        result.epochs_done,
+        result.global_step,
+        result.images_per_second,
+    )
+    return 0

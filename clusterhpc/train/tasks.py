@@ -1,0 +1,14 @@
+"""Trainer tasks by `model.kind`."""
+
+from __future__ import annotations
+
+from clusterhpc.config import Config
+from clusterhpc.train.task import Task
+
+
+def make_task(cfg: Config) -> Task:
+    if cfg.model.kind == "yolo":
+        from clusterhpc.train.yolo_task import YoloTask
+
+        return YoloTask(cfg)
+    raise ValueError(f"model.kind={cfg.model.kind!r} has no trainer task")

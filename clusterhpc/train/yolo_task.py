@@ -1,0 +1,148 @@
+"""The YOLO detector as a trainer task: packed images -> letterboxed batches -> YOLO loss."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from clusterhpc.config import Config
+from clusterhpc.data.packed import PackedSplit
+from clusterhpc.data.pipeline import detection_dataset
+from clusterhpc.errors import DataError
+from clusterhpc.keras_compat import import_keras
+from clusterhpc.models.anchors import read_anchors
+from clusterhpc.models.yolo import YoloSpec, build_yolo
+from clusterhpc.models.yolo_loss import LossSettings, yolo_loss
+from clusterhpc.models.yolo_targets import encode_targets, label_width
+from clusterhpc.paths import anchors_path, packed_dir
+
+
+def yolo_spec(cfg: Config) -> YoloSpec:
+    m = cfg.model
+    if m.head == "class" and len(m.class_edges) < 2:
+        raise DataError("model.class_edges: the class head needs at least 2 bin edges")
+    return YoloSpec(
+        input_size=m.input_size,
+        head=m.head,
+        n_classes=max(len(m.class_edges) - 1, 1),
+        n_regression=len(m.regression),
+        backbone=m.backbone,
+        width=m.width,
+        weight_decay=m.weight_decay,
+        sync_batchnorm=m.sync_batchnorm,
+    )
+
+
+def box_extra_targets(cfg: Config, z: np.ndarray, lam: np.ndarray) -> np.ndarray:
+    """Per-box extra targets of the head: one-hot z bin, regression values, or nothing."""
+    m = cfg.model
+    if m.head == "class":
+        edges = np.asarray(m.class_edges)
+        bins = np.clip(np.digitize(z, edges) - 1, 0, len(edges) - 2)
+        return np.eye(len(edges) - 1, dtype=np.float32)[bins]
+    if m.head == "regression":
+        columns = {"z": z, "lam": np.log(np.maximum(lam, 1e-3))}
+        return np.stack([columns[name] for name in m.regression], 1).astype(np.float32)
+    return np.zeros((len(z), 0), np.float32)
+
+
+class YoloTask:
+    name = "yolo"
+
+    def __init__(self, cfg: Config, packed: str | Path | None = None) -> None:
+        self.cfg = cfg
+        self.spec = yolo_spec(cfg)
+        self.anchors = read_anchors(anchors_path(cfg)) * cfg.model.input_size
+        root = Path(packed) if packed else packed_dir(cfg)
+        self.train_split = PackedSplit(root, "train")
+        self.valid_split = PackedSplit(root, "valid") if self._has_split(root, "valid") else None
+        self.settings = LossSettings(cfg.model.ignore_iou, cfg.model.label_smoothing)
+
+    @staticmethod
+    def _has_split(root: Path, split: str) -> bool:
+        from clusterhpc.data.packed import read_index
+
+        return read_index(root)["splits"].get(split, {}).get("n_images", 0) > 0
+
+    def build_model(self):
+        return build_yolo(self.spec)
+
+    def steps_per_epoch(self, n_ranks: int) -> int:
+        return len(self.train_split) // (self.cfg.train.batch_size * n_ranks)
+
+    def _encode(self, sample: dict) -> dict:
+        tf, _ = import_keras()
+        cfg, spec, anchors = self.cfg, self.spec, self.anchors
+
+        def encode(boxes, n, weight, z, lam):
+            n = int(n)
+            labels = encode_targets(
+                boxes[:n],
+                weight[:n],
+                box_extra_targets(cfg, z[:n], lam[:n]),
+                anchors,
+                spec.input_size,
+                cfg.model.positive_iou,
+            )
+            xywh = np.zeros_like(boxes)
+            xywh[:n, :2] = (boxes[:n, :2] + boxes[:n, 2:]) / 2
+            xywh[:n, 2:] = boxes[:n, 2:] - boxes[:n, :2]
+            return (*labels, xywh.astype(np.float32))
+
+        outputs = tf.numpy_function(
+            encode,
+            [sample["boxes"], sample["n_boxes"], sample["weight"], sample["z"], sample["lam"]],
+            [tf.float32] * 4,
+            stateful=False,
+        )
+        width = label_width(spec.n_targets)
+        for label, grid in zip(outputs[:3], spec.grid_sizes(), strict=True):
+            label.set_shape((grid, grid, 3, width))
+        outputs[3].set_shape(sample["boxes"].shape)
+        return {"image": sample["image"], "labels": tuple(outputs[:3]), "true_boxes": outputs[3]}
+
+    def _batches(
+        self, split: PackedSplit, epoch: int, start: int, rank: int, n_ranks: int, augment: bool
+    ):
+        t = self.cfg.train
+        plan = split.epoch_plan(
+            self.cfg.seed,
+            epoch,
+            rank,
+            n_ranks,
+            t.batch_size,
+            shuffle=augment,
+            aug_prob=t.augment_prob if augment else 0.0,
+        )
+        return detection_dataset(
+            split,
+            plan,
+            input_size=self.spec.input_size,
+            batch_size=t.batch_size,
+            max_boxes=self.cfg.model.max_boxes,
+            start_batch=start,
+            encode=self._encode,
+        )
+
+    def train_batches(self, epoch: int, start_step: int, rank: int, n_ranks: int):
+        return self._batches(self.train_split, epoch, start_step, rank, n_ranks, augment=True)
+
+    def valid_batches(self, rank: int, n_ranks: int):
+        if self.valid_split is None or len(self.valid_split) < self.cfg.train.batch_size * n_ranks:
+            return None
+        return self._batches(self.valid_split, 0, 0, rank, n_ranks, augment=False)
+
+    def loss(self, model, batch, training: bool) -> dict:
+        outputs = model(batch["image"], training=training)
+        return yolo_loss(
+            outputs,
+            list(batch["labels"]),
+            batch["true_boxes"],
+            self.anchors,
+            self.spec,
+            self.settings,
+        )
+
+    def batch_size(self, batch) -> int:
+        return int(batch["image"].shape[0])

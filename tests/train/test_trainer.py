@@ -1,0 +1,111 @@
+"""The trainer on a small packed set: it learns, logs, checkpoints and resumes exactly."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from clusterhpc.train.signals import EXIT_REQUEUE
+from clusterhpc.train.stage import main as train_main
+from tests.train.fixtures import ROOT, make_packed_survey, train_config
+
+
+@pytest.fixture(scope="module")
+def survey(tmp_path_factory):
+    return make_packed_survey(tmp_path_factory.mktemp("trainer"))
+
+
+def rows(run, kind):
+    lines = (run / "train_log.jsonl").read_text().splitlines()
+    return [r for r in map(json.loads, lines) if r["kind"] == kind]
+
+
+def test_training_runs_logs_and_loss_decreases(survey, tmp_path):
+    run = tmp_path / "run"
+    assert train_main(train_config(survey, run, "train.epochs=4")) == 0
+    steps = rows(run, "step")
+    assert [r["step"] for r in steps] == list(range(1, 25))  # 24 images / batch 4 x 4 epochs
+    first, last = (
+        np.mean([r["total"] for r in steps[:3]]),
+        np.mean([r["total"] for r in steps[-3:]]),
+    )
+    assert last < 0.7 * first
+    epochs = rows(run, "epoch")
+    assert [r["epoch"] for r in epochs] == [1, 2, 3, 4]
+    assert all("valid_total" in r for r in epochs)
+    assert steps[0]["lr"] < steps[2]["lr"]  # warm-up
+    assert (run / "plots" / "training_curves.png").stat().st_size > 0
+    assert (run / "final.weights.h5").exists()
+    assert (run / "config.yaml").exists()
+    summary = json.loads((run / "train_summary.json").read_text())
+    assert summary["status"] == "finished" and summary["epochs_done"] == 4
+
+
+def read_weights(run):
+    import h5py
+
+    with h5py.File(run / "final.weights.h5") as h5:
+        out = {}
+        h5.visititems(
+            lambda name, obj: out.__setitem__(name, obj[()]) if hasattr(obj, "shape") else None
+        )
+    return out
+
+
+@pytest.mark.slow
+def test_sigterm_checkpoints_then_resume_matches_uninterrupted_run(survey, tmp_path):
+    reference = tmp_path / "reference"
+    assert train_main(train_config(survey, reference, "train.epochs=3")) == 0
+
+    run = tmp_path / "interrupted"
+    args = [sys.executable, "-m", "clusterhpc", "train", str(ROOT / "configs" / "tiny.yaml")]
+    cfg_args = [
+        f"data.root={survey}",
+        f"run.dir={run}",
+        "model.backbone=tiny",
+        "model.width=0.25",
+        "model.input_size=64",
+        "model.max_boxes=4",
+        "train.epochs=3",
+        "train.batch_size=4",
+        "train.lr_init=0.003",
+        "train.warmup_epochs=0.5",
+        "train.log_every=1",
+    ]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        args + cfg_args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    log = run / "train_log.jsonl"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:  # interrupt in the middle of epoch 2 (steps 7..12)
+        if log.exists() and any(
+            json.loads(line)["step"] >= 8 for line in log.read_text().splitlines() if line
+        ):
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == EXIT_REQUEUE, err[-2000:]
+    assert "stopped by a signal" in err
+    summary = json.loads((run / "train_summary.json").read_text())
+    assert summary["status"] == "interrupted" and summary["epochs_done"] == 1
+    interrupted_at = summary["global_step"]
+    assert 8 <= interrupted_at < 18
+
+    resumed = subprocess.run(args + cfg_args, env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert "resumed from" in resumed.stderr
+    assert [r["step"] for r in rows(run, "step")] == list(range(1, 19))
+    assert [r["epoch"] for r in rows(run, "epoch")] == [1, 2, 3]
+    ref, got = read_weights(reference), read_weights(run)
+    assert ref.keys() == got.keys()
+    for name in ref:
+        np.testing.assert_allclose(got[name], ref[name], rtol=1e-4, atol=1e-5, err_msg=name)
