@@ -105,5 +105,6 @@ def iterate(split: PackedSplit, plan: EpochPlan) -> Iterator[PackedImage]:
 
     for index, flips in zip(plan.indices, plan.flips, strict=True):
         item = split.item(int(index))
-        item.image, item.boxes = augment(item.image, item.boxes, flips)
+        image, item.boxes = augment(item.image, item.boxes, flips)
+        item.image = np.ascontiguousarray(image)
         yield item

@@ -1,58 +1,75 @@
-"""tf.data pipelines over packed shards: detection images with boxes, and member sets.
+"""tf.data pipelines over packed shards: detection batches with boxes, and member sets.
 
-Reads run through `tf.numpy_function` in parallel map calls (each call copies one image chunk
-out of HDF5, no decoding), augmentation and letterboxing are TensorFlow ops, so the pipeline
-scales with `num_parallel_calls` and prefetches ahead of the model.
+Work is done a batch at a time: one `tf.numpy_function` call copies a batch of image chunks
+out of HDF5 (no decoding) and applies the flips and transposes while copying (the same
+`augment.augment` the plain iterator uses, so both readers agree exactly); conversion to
+float and letterboxing run as TensorFlow ops on the whole batch, model-specific target
+encoding (`encode`) runs on the batch, and batches are prefetched. Several batches are read
+in parallel (AUTOTUNE).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 
-from clusterhpc.data.augment import augment_tf
+from clusterhpc.data.augment import augment
 from clusterhpc.data.packed import EpochPlan, PackedSplit
 from clusterhpc.keras_compat import import_keras
 
 LETTERBOX_FILL = 0.5  # grey padding, as in YOLOv3
+BOX_FIELD_NAMES = ("weight", "cls", "z", "lam", "central")
 
 
-def _pad(rows: np.ndarray, length: int, dtype: Any) -> np.ndarray:
-    out = np.zeros((length, *rows.shape[1:]), dtype)
-    out[: min(len(rows), length)] = rows[:length]
-    return out
+def _batch_reader(
+    split: PackedSplit, plan: EpochPlan, batch_size: int, max_boxes: int
+) -> Callable[[np.int64], tuple]:
+    """Numpy function: batch number -> augmented images, padded boxes, counts, box fields,
+    image indices."""
+    height, width = split.image_shape[:2]
+    stacked = {
+        id(sh): np.stack([sh.box_fields[k] for k in BOX_FIELD_NAMES], 0).astype(np.float32)
+        for sh in split.shards
+    }
 
-
-def _reader(split: PackedSplit, max_boxes: int) -> Callable[[np.int64], tuple]:
-    def read(index: np.int64) -> tuple:
-        item = split.item(int(index))
-        n = min(len(item.boxes), max_boxes)
-        fields = [
-            _pad(item.box_fields[k], max_boxes, np.float32)
-            for k in ("weight", "cls", "z", "lam", "central")
-        ]
-        return (item.image, _pad(item.boxes, max_boxes, np.float32), np.int32(n), *fields)
+    def read(batch: np.int64) -> tuple:
+        rows = slice(int(batch) * batch_size, (int(batch) + 1) * batch_size)
+        chosen, flips = plan.indices[rows], plan.flips[rows]
+        images = np.empty((len(chosen), height, width, 3), np.uint8)
+        boxes = np.zeros((len(chosen), max_boxes, 4), np.float32)
+        counts = np.zeros(len(chosen), np.int32)
+        fields = np.zeros((len(BOX_FIELD_NAMES), len(chosen), max_boxes), np.float32)
+        for row, index in enumerate(chosen):
+            shard, local = split.locate(int(index))
+            lo, hi = shard.box_offsets[local], shard.box_offsets[local + 1]
+            n = min(hi - lo, max_boxes)
+            images[row], boxes[row, :n] = augment(
+                shard.image(local), shard.boxes[lo : lo + n], flips[row]
+            )
+            counts[row] = n
+            fields[:, row, :n] = stacked[id(shard)][:, lo : lo + n]
+        return (images, boxes, counts, *fields, chosen.astype(np.int64))
 
     return read
 
 
-def letterbox_tf(image, boxes, input_size: int):
-    """Scale the longer side to `input_size`, pad the other with grey; boxes follow."""
+def letterbox_tf(images, boxes, input_size: int, image_hw: tuple[int, int]):
+    """Scale the longer side to `input_size`, pad the other with grey; boxes follow.
+    A no-op when the images already have the input size."""
     tf, _ = import_keras()
-    shape = tf.cast(tf.shape(image)[:2], tf.float32)
-    scale = input_size / tf.reduce_max(shape)
-    new_hw = tf.cast(tf.round(shape * scale), tf.int32)
-    resized = tf.image.resize(image, new_hw, method="bilinear")
-    pad_h = (input_size - new_hw[0]) // 2
-    pad_w = (input_size - new_hw[1]) // 2
+    height, width = image_hw
+    if (height, width) == (input_size, input_size):
+        return images, boxes
+    scale = input_size / max(height, width)
+    new_h, new_w = round(height * scale), round(width * scale)
+    resized = tf.image.resize(images, (new_h, new_w), method="bilinear")
+    pad_h, pad_w = (input_size - new_h) // 2, (input_size - new_w) // 2
     padded = (
         tf.image.pad_to_bounding_box(resized - LETTERBOX_FILL, pad_h, pad_w, input_size, input_size)
         + LETTERBOX_FILL
     )
-    offset = tf.cast(tf.stack([pad_w, pad_h, pad_w, pad_h]), tf.float32)
-    return padded, boxes * scale + offset
+    return padded, boxes * scale + tf.constant([pad_w, pad_h, pad_w, pad_h], tf.float32)
 
 
 def detection_dataset(
@@ -66,55 +83,51 @@ def detection_dataset(
     encode: Callable[[dict], dict] | None = None,
     drop_remainder: bool = True,
 ):
-    """Batches of {'image', 'boxes', 'n_boxes', 'weight', 'cls', 'z', 'lam', 'central',
-    'index'} (plus whatever `encode` adds), starting at batch `start_batch` of the plan."""
+    """Batches of {'image' (float in [0, 1], letterboxed), 'boxes', 'n_boxes', 'weight', 'cls',
+    'z', 'lam', 'central', 'index'} (or what `encode` makes of them), from batch
+    `start_batch` of the plan on."""
     tf, _ = import_keras()
-    skip = start_batch * batch_size
-    indices, flips = plan.indices[skip:], plan.flips[skip:]
     height, width = split.image_shape[:2]
-    read = _reader(split, max_boxes)
-    out_types = (tf.uint8, tf.float32, tf.int32, *([tf.float32] * 5))
+    if plan.flips[:, 2].any() and height != width:
+        raise ValueError(f"transpose augmentation needs square images, not {height}x{width}")
+    skip = start_batch * batch_size
+    plan = EpochPlan(plan.indices[skip:], plan.flips[skip:])
+    n = len(plan.indices)
+    n_batches = n // batch_size if drop_remainder else -(-n // batch_size)
+    read = _batch_reader(split, plan, batch_size, max_boxes)
+    out_types = (tf.uint8, tf.float32, tf.int32, *([tf.float32] * len(BOX_FIELD_NAMES)), tf.int64)
 
-    def load(index, flip):
-        image, boxes, n, weight, cls, z, lam, central = tf.numpy_function(
-            read, [index], out_types, stateful=False
+    def load(batch):
+        images, boxes, counts, *fields, index = tf.numpy_function(
+            read, [batch], out_types, stateful=False
         )
-        image.set_shape((height, width, 3))
-        boxes.set_shape((max_boxes, 4))
-        valid = tf.range(max_boxes) < n
-        image = tf.image.convert_image_dtype(image, tf.float32)
-        image, moved = augment_tf(image, boxes, flip)
-        image, moved = letterbox_tf(image, moved, input_size)
-        mask = tf.cast(valid, tf.float32)[:, None]
+        images.set_shape((None, height, width, 3))
+        boxes.set_shape((None, max_boxes, 4))
+        images = tf.image.convert_image_dtype(images, tf.float32)
+        images, boxes = letterbox_tf(images, boxes, input_size, (height, width))
+        valid = tf.cast(tf.range(max_boxes)[None, :] < counts[:, None], tf.float32)
         sample = {
-            "image": image,
-            "boxes": moved * mask,
-            "n_boxes": tf.reshape(n, ()),
+            "image": images,
+            "boxes": boxes * valid[..., None],
+            "n_boxes": counts,
             "index": index,
         }
-        for name, value in zip(
-            ("weight", "cls", "z", "lam", "central"), (weight, cls, z, lam, central), strict=True
-        ):
-            value.set_shape((max_boxes,))
+        for name, value in zip(BOX_FIELD_NAMES, fields, strict=True):
+            value.set_shape((None, max_boxes))
             sample[name] = value
         return sample
 
-    ds = tf.data.Dataset.from_tensor_slices((indices.astype(np.int64), flips))
-    ds = ds.map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    ds = tf.data.Dataset.range(n_batches).map(
+        load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    )
     if encode is not None:
         ds = ds.map(encode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    ds = ds.batch(batch_size, drop_remainder=drop_remainder)
     options = tf.data.Options()
     options.deterministic = True
-    options.threading.private_threadpool_size = 0
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def member_sets(
-    split: PackedSplit,
-    plan: EpochPlan,
-    max_members: int,
-) -> dict[str, np.ndarray]:
+def member_sets(split: PackedSplit, plan: EpochPlan, max_members: int) -> dict[str, np.ndarray]:
     """Members of each image's central cluster as padded sets with masks, plus z and λ."""
     n = len(plan.indices)
     n_feat = len(split.member_features)

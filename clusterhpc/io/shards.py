@@ -84,7 +84,7 @@ def _compression_args(name: str) -> dict[str, Any]:
 def _ragged(parts: Sequence[np.ndarray], width: int, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.zeros(len(parts) + 1, np.int64)
     offsets[1:] = np.cumsum([len(p) for p in parts])
-    rows = [np.asarray(p, dtype).reshape(-1, width) for p in parts]
+    rows = [np.asarray(p, dtype).reshape(len(p), width) for p in parts]
     data = np.concatenate(rows) if rows else np.zeros((0, width), dtype)
     return data, offsets
 

@@ -36,7 +36,9 @@ def encode_targets(
     `anchors` (9, 2) are width, height in input pixels, 3 per scale from small to large.
     """
     anchors = np.asarray(anchors, np.float64).reshape(len(STRIDES), ANCHORS_PER_SCALE, 2)
-    extra = np.asarray(extra, np.float32).reshape(len(boxes), -1)
+    extra = np.asarray(extra, np.float32)
+    if extra.ndim != 2:
+        raise ValueError(f"extra targets must be (n_boxes, D), got shape {extra.shape}")
     width = label_width(extra.shape[1])
     labels = [
         np.zeros((input_size // s, input_size // s, ANCHORS_PER_SCALE, width), np.float32)

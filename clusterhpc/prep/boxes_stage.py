@@ -111,8 +111,10 @@ def image_table(cfg: Config, cut: Cutouts, table: BoxTable) -> Table:
     split[labelled] = np.asarray(SPLITS)[
         assign_splits(labelled.size, cfg.prep.boxes.split, cfg.seed)
     ]
-    folder = survey_path(cfg, cfg.prep.boxes.image_dir).resolve()
-    paths = [f if Path(f).is_absolute() else str(folder / f) for f in cut.file]
+    # A cutout table's FILE is relative to data.root (it lives there); the default one-per-
+    # cluster cutouts are `<prep.boxes.image_dir>/<ID>.jpeg`.
+    folder = survey_path(cfg, "." if cfg.prep.boxes.cutouts else cfg.prep.boxes.image_dir)
+    paths = [f if Path(f).is_absolute() else str(folder.resolve() / f) for f in cut.file]
     return Table(
         {
             "FILE": cut.file,

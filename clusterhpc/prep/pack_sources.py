@@ -11,6 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+from astropy.io import fits
 from astropy.table import Table
 
 from clusterhpc.config import Config
@@ -66,9 +67,9 @@ class _ClusterLookup:
 def entries_from_prep(cfg: Config) -> dict[str, list[ImageEntry]]:
     """Labelled cutouts of `boxes.fits` by split, plus the empty fields when asked."""
     path = prep_dir(cfg) / "boxes.fits"
-    try:
-        images = Table.read(path, hdu="IMAGES")
-        boxes = Table.read(path, hdu="BOXES")
+    try:  # plain FITS records: astropy Tables would mask the empty SPLIT strings
+        images = Table(fits.getdata(path, "IMAGES"))
+        boxes = Table(fits.getdata(path, "BOXES"))
     except (OSError, KeyError) as exc:
         raise DataError(f"{path}: no boxes table (run `clusterhpc prep boxes` first)") from exc
     boxes = boxes[np.asarray(boxes["KEEP"], bool)]

@@ -52,7 +52,7 @@ class Footprint:
         pixel: exactly uniform over the footprint, and efficient for footprints of any size.
         """
         radius = hp.max_pixrad(self.nside)
-        ras, decs, have = [], [], 0
+        ras, decs, have = [np.zeros(0)], [np.zeros(0)], 0
         while have < n:
             m = max(2 * (n - have), 256)
             pix = self.inside_pixels[rng.integers(self.inside_pixels.size, size=m)]

@@ -146,7 +146,7 @@ class Trainer:
         logger = _RunLogger(self.run_dir, self.is_root, self.global_step)
         stop = StopRequest()
         stop.install()
-        images, seconds = 0, 0.0
+        images, seconds, steps_run = 0, 0.0, 0
         last: dict[str, float] = {}
         try:
             while int(self.epoch) < self.settings.epochs:
@@ -162,7 +162,9 @@ class Trainer:
                     terms = {k: float(v) for k, v in self.backend.average(terms).items()}
                     elapsed = time.perf_counter() - tic
                     n_images = self.task.batch_size(batch) * self.backend.size
-                    images, seconds = images + n_images, seconds + elapsed
+                    if steps_run:  # the first step traces the graph: not throughput
+                        images, seconds = images + n_images, seconds + elapsed
+                    steps_run += 1
                     self.step_in_epoch.assign(step + 1)
                     n_steps += 1
                     sums = {k: sums.get(k, 0.0) + v for k, v in terms.items()}

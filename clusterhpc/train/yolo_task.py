@@ -71,36 +71,41 @@ class YoloTask:
     def steps_per_epoch(self, n_ranks: int) -> int:
         return len(self.train_split) // (self.cfg.train.batch_size * n_ranks)
 
-    def _encode(self, sample: dict) -> dict:
+    def _encode(self, batch: dict) -> dict:
+        """Batch -> images, YOLO label maps per scale and the true boxes (xywh) per image."""
         tf, _ = import_keras()
         cfg, spec, anchors = self.cfg, self.spec, self.anchors
 
-        def encode(boxes, n, weight, z, lam):
-            n = int(n)
-            labels = encode_targets(
-                boxes[:n],
-                weight[:n],
-                box_extra_targets(cfg, z[:n], lam[:n]),
-                anchors,
-                spec.input_size,
-                cfg.model.positive_iou,
-            )
+        def encode(boxes, counts, weight, z, lam):
+            labels = [[], [], []]
             xywh = np.zeros_like(boxes)
-            xywh[:n, :2] = (boxes[:n, :2] + boxes[:n, 2:]) / 2
-            xywh[:n, 2:] = boxes[:n, 2:] - boxes[:n, :2]
-            return (*labels, xywh.astype(np.float32))
+            for row, n in enumerate(counts):
+                extra = box_extra_targets(cfg, z[row, :n], lam[row, :n])
+                maps = encode_targets(
+                    boxes[row, :n],
+                    weight[row, :n],
+                    extra,
+                    anchors,
+                    spec.input_size,
+                    cfg.model.positive_iou,
+                )
+                for scale, label in enumerate(maps):
+                    labels[scale].append(label)
+                xywh[row, :n, :2] = (boxes[row, :n, :2] + boxes[row, :n, 2:]) / 2
+                xywh[row, :n, 2:] = boxes[row, :n, 2:] - boxes[row, :n, :2]
+            return (*(np.stack(maps) for maps in labels), xywh)
 
         outputs = tf.numpy_function(
             encode,
-            [sample["boxes"], sample["n_boxes"], sample["weight"], sample["z"], sample["lam"]],
+            [batch["boxes"], batch["n_boxes"], batch["weight"], batch["z"], batch["lam"]],
             [tf.float32] * 4,
             stateful=False,
         )
         width = label_width(spec.n_targets)
         for label, grid in zip(outputs[:3], spec.grid_sizes(), strict=True):
-            label.set_shape((grid, grid, 3, width))
-        outputs[3].set_shape(sample["boxes"].shape)
-        return {"image": sample["image"], "labels": tuple(outputs[:3]), "true_boxes": outputs[3]}
+            label.set_shape((None, grid, grid, 3, width))
+        outputs[3].set_shape(batch["boxes"].shape)
+        return {"image": batch["image"], "labels": tuple(outputs[:3]), "true_boxes": outputs[3]}
 
     def _batches(
         self, split: PackedSplit, epoch: int, start: int, rank: int, n_ranks: int, augment: bool
