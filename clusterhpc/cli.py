@@ -31,10 +31,16 @@ class Stage:
 
 # Top-level stages that take a CONFIG. Added by the issues that build them.
 STAGES: tuple[Stage, ...] = (
+    Stage("run", "the whole pipeline: simulate, prep, pack, anchors, train, evaluate (resumable)",
+          "clusterhpc.pipeline:main"),
     Stage("simulate", "write a mock SDSS-like survey (catalogues, cutouts) into data.root",
           "clusterhpc.simulate.stage:main"),
     Stage("train", "train the model (Horovod data-parallel, checkpoint + resume)",
           "clusterhpc.train.stage:main"),
+    Stage("evaluate", "completeness, purity, mAP (binned in z, richness, mass), plots, report",
+          "clusterhpc.evaluate.stage:main"),
+    Stage("detect", "run a trained detector over cutouts -> FITS cluster catalogue on the sky",
+          "clusterhpc.detect.stage:main"),
 )
 # `clusterhpc prep <name> CONFIG`
 PREP_STAGES: tuple[Stage, ...] = (
@@ -99,5 +105,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         get_logger("cli").debug("running stage %s with %s", stage.name, args.config)
         return int(stage.load()(cfg) or 0)
     except ClusterHPCError as exc:
-        print(f"clusterhpc {stage.name}: error: {exc}", file=sys.stderr)
+        where = f"prep {stage.name}" if args.stage == "prep" else stage.name
+        print(f"clusterhpc {where}: error: {exc}", file=sys.stderr)
         return 2

@@ -53,8 +53,13 @@ class BoxesConfig:
     secondary: Literal["centre", "any"] = param(
         "centre", help="keep other clusters' boxes whose centre is inside ('centre', seed) or all"
     )
-    cutouts: str = param("", help="cutout table FILE, RA, DEC[, ID, SCALE, SIZE]; '' = per cluster")
-    image_dir: str = param("cutouts", help="image folder (under data.root) used in label paths")
+    cutouts: str = param(
+        "", help="cutout table FILE (relative to data.root), RA, DEC[, ID, SCALE, SIZE]; "
+        "'' = one cutout per cluster"
+    )
+    image_dir: str = param(
+        "cutouts", help="folder (under data.root) of the one-per-cluster <ID>.jpeg cutouts"
+    )
     split: list[float] = param(  # noqa: RUF009 (param copies list defaults)
         [0.5, 0.5, 0.0], ge=0, le=1, help="train, valid, test fractions (seeded shuffle, seed)"
     )
@@ -125,6 +130,9 @@ class ModelConfig:
     ignore_iou: float = param(0.5, gt=0, lt=1, help="no background loss above this IoU to truth")
     max_boxes: int = param(32, ge=1, help="boxes kept per image")
     sync_batchnorm: bool = param(True, help="batch-norm statistics over all Horovod ranks")
+    bn_momentum: float = param(
+        0.99, gt=0, lt=1, help="batch-norm moving-average momentum (0.9 for runs of few steps)"
+    )
 
 
 @dataclass
@@ -155,7 +163,7 @@ class TrainConfig:
 @dataclass
 class FootprintConfig:
     kind: Literal["dr8", "rect"] = param(
-        "dr8", help="SDSS DR8 imaging (mangle polygons of `randomsdss`) or an RA/Dec rectangle"
+        "dr8", help="SDSS DR8 window (`randomsdss` mangle polygons, 8,080 deg^2) or an RA/Dec box"
     )
     nside: int = param(1024, ge=1, le=8192, help="HEALPix nside of footprint.fits (power of 2)")
     ra: list[float] = param(  # noqa: RUF009 (param copies list defaults)
@@ -235,6 +243,74 @@ class SimulateConfig:
 
 
 @dataclass
+class EvaluateConfig:
+    out: str = param("", help="directory for metrics.json, report.md, plots/; '' = <run.dir>")
+    checkpoint: str = param(
+        "final", help="weights: 'final' (final.weights.h5), 'latest' checkpoint, or a path"
+    )
+    batch_size: int = param(16, ge=1, help="images per inference batch (per rank)")
+    recalibrate_bn: int = param(
+        0, ge=0, help="re-estimate batch-norm statistics on this many training images (0: off)"
+    )
+    matching: Literal["optimal", "legacy_count"] = param(
+        "optimal", help="one-to-one Hungarian matching, or the seed's per-image box counting"
+    )
+    criterion: Literal["iou", "centre"] = param(
+        "iou", help="a prediction matches a truth box by IoU or by centre distance"
+    )
+    iou_threshold: float = param(0.5, gt=0, le=1, help="criterion iou: minimum IoU of a match")
+    centre_arcmin: float = param(
+        1.0, gt=0, help="criterion centre: maximum centre distance of a match (arcmin)"
+    )
+    min_area_fraction: float = param(
+        0.5, ge=0, le=1, help="truth boxes less inside the image are ignored (seed w_thres)"
+    )
+    score_min: float = param(0.01, gt=0, lt=1, help="lowest score threshold of the sweep")
+    score_max: float = param(0.99, gt=0, lt=1, help="highest score threshold of the sweep")
+    score_steps: int = param(99, ge=2, help="thresholds in the sweep (0.01 steps by default)")
+    operating_point: Literal["max_min", "equal"] = param(
+        "max_min", help="threshold chosen on valid: max of min(C, P), or where C = P"
+    )
+    score_threshold: float = param(
+        0.0, ge=0, lt=1, help="fixed operating threshold (0: choose it on the validation split)"
+    )
+    nms: Literal["nms", "soft-nms"] = param("nms", help="greedy NMS or soft-NMS")
+    nms_iou: float = param(0.45, gt=0, le=1, help="NMS IoU above which boxes are suppressed")
+    nms_sigma: float = param(0.3, gt=0, help="soft-NMS Gaussian sigma")
+    select_lambda_min: float = param(20.0, ge=0, help="headline completeness: lambda >= this")
+    select_z: list[float] = param(  # noqa: RUF009 (param copies list defaults)
+        [0.1, 0.6], ge=0, help="headline completeness: z_min < z < z_max"
+    )
+    z_bins: list[float] = param(  # noqa: RUF009 (param copies list defaults)
+        [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6],
+        help="redshift bin edges of the binned tables",
+    )
+    lambda_bins: list[float] = param(  # noqa: RUF009 (param copies list defaults)
+        [20, 25, 30, 40, 50, 70, 100, 150, 300], help="richness bin edges"
+    )
+    mass_bins: list[float] = param(  # noqa: RUF009 (param copies list defaults)
+        [14.0, 14.1, 14.2, 14.3, 14.45, 14.6, 14.8, 15.0, 15.4],
+        help="log10 M bin edges (Simet: M = 10^14.344 (lambda/40)^1.33)",
+    )
+    outlier: float = param(0.05, gt=0, help="regression outlier: |dz|/(1+z) above this (or 0.15)")
+    gallery: int = param(12, ge=0, help="images in the detection gallery plot")
+
+
+@dataclass
+class DetectConfig:
+    images: str = param(
+        "", help="image folder (+ <stem>.txt RA/Dec), cutout table (FILE, RA, DEC) or packed dir"
+    )
+    out: str = param("catalog.fits", help="output FITS catalogue")
+    scale: float = param(0.0, ge=0, help="arcsec/px of images without one (0: prep.scale)")
+    score_threshold: float = param(
+        0.0, ge=0, lt=1, help="keep detections above this (0: <run.dir>/metrics.json, else 0.5)"
+    )
+    merge_arcmin: float = param(1.0, ge=0, help="detections closer than this are one cluster")
+    batch_size: int = param(16, ge=1, help="images per inference batch (per rank)")
+
+
+@dataclass
 class Config:
     seed: int = param(42, ge=0, help="master random seed; each rank derives its own stream")
     data: DataConfig = field(default_factory=DataConfig)
@@ -244,6 +320,8 @@ class Config:
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     simulate: SimulateConfig = field(default_factory=SimulateConfig)
+    evaluate: EvaluateConfig = field(default_factory=EvaluateConfig)
+    detect: DetectConfig = field(default_factory=DetectConfig)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from clusterhpc.keras_compat import import_keras
 
 
-def sync_batch_norm(name: str | None = None):
+def sync_batch_norm(name: str | None = None, momentum: float = 0.99):
     tf, keras = import_keras()
     import horovod.tensorflow as hvd
 
@@ -34,4 +34,4 @@ def sync_batch_norm(name: str | None = None):
                 variance = tf.squeeze(variance, reduction_axes)
             return mean, variance
 
-    return SyncBatchNorm(name=name)
+    return SyncBatchNorm(name=name, momentum=momentum)

@@ -36,6 +36,7 @@ class YoloSpec:
     weight_decay: float = 5e-4
     leaky_alpha: float = 0.1
     sync_batchnorm: bool = True  # batch statistics over all Horovod ranks, not per rank
+    bn_momentum: float = 0.99  # moving-average momentum of the batch-norm statistics
 
     @property
     def n_extra(self) -> int:
@@ -81,8 +82,10 @@ def _batch_norm(spec: YoloSpec):
     if spec.sync_batchnorm and rank_info().distributed:
         from clusterhpc.models.sync_batchnorm import sync_batch_norm
 
-        return sync_batch_norm(name=f"sync_bn_{keras.backend.get_uid('sync_bn')}")
-    return keras.layers.BatchNormalization()
+        return sync_batch_norm(
+            name=f"sync_bn_{keras.backend.get_uid('sync_bn')}", momentum=spec.bn_momentum
+        )
+    return keras.layers.BatchNormalization(momentum=spec.bn_momentum)
 
 
 def _residual(x, filters: int, spec: YoloSpec):

@@ -185,7 +185,9 @@ def _keep(img, x1, y1, x2, y2, size, central, cut: Cutouts, rules: BoxRules) -> 
 
 def _overlaps(img: np.ndarray, corners: np.ndarray) -> np.ndarray:
     out = np.zeros(img.size)
-    starts = np.flatnonzero(np.r_[True, img[1:] != img[:-1]]) if img.size else np.zeros(0, int)
+    if not img.size:  # e.g. a chunk of empty-field cutouts
+        return out
+    starts = np.flatnonzero(np.r_[True, img[1:] != img[:-1]])
     ends = np.r_[starts[1:], img.size]
     for s, e in zip(starts, ends, strict=True):
         if e - s > 1:

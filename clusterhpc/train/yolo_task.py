@@ -9,42 +9,13 @@ import numpy as np
 from clusterhpc.config import Config
 from clusterhpc.data.packed import PackedSplit
 from clusterhpc.data.pipeline import detection_dataset
-from clusterhpc.errors import DataError
 from clusterhpc.keras_compat import import_keras
 from clusterhpc.models.anchors import read_anchors
-from clusterhpc.models.yolo import YoloSpec, build_yolo
+from clusterhpc.models.yolo import build_yolo
 from clusterhpc.models.yolo_loss import LossSettings, yolo_loss
+from clusterhpc.models.yolo_setup import box_extra_targets, yolo_spec
 from clusterhpc.models.yolo_targets import encode_targets, label_width
 from clusterhpc.paths import anchors_path, packed_dir
-
-
-def yolo_spec(cfg: Config) -> YoloSpec:
-    m = cfg.model
-    if m.head == "class" and len(m.class_edges) < 2:
-        raise DataError("model.class_edges: the class head needs at least 2 bin edges")
-    return YoloSpec(
-        input_size=m.input_size,
-        head=m.head,
-        n_classes=max(len(m.class_edges) - 1, 1),
-        n_regression=len(m.regression),
-        backbone=m.backbone,
-        width=m.width,
-        weight_decay=m.weight_decay,
-        sync_batchnorm=m.sync_batchnorm,
-    )
-
-
-def box_extra_targets(cfg: Config, z: np.ndarray, lam: np.ndarray) -> np.ndarray:
-    """Per-box extra targets of the head: one-hot z bin, regression values, or nothing."""
-    m = cfg.model
-    if m.head == "class":
-        edges = np.asarray(m.class_edges)
-        bins = np.clip(np.digitize(z, edges) - 1, 0, len(edges) - 2)
-        return np.eye(len(edges) - 1, dtype=np.float32)[bins]
-    if m.head == "regression":
-        columns = {"z": z, "lam": np.log(np.maximum(lam, 1e-3))}
-        return np.stack([columns[name] for name in m.regression], 1).astype(np.float32)
-    return np.zeros((len(z), 0), np.float32)
 
 
 class YoloTask:

@@ -127,3 +127,22 @@ def test_seed_convention_matches_seed_formula(tmp_path):
     for key, value in expected.items():
         assert ours[key][:4] == value[:4]
         assert ours[key][4] == pytest.approx(value[4], rel=1e-12)
+
+
+def test_a_chunk_of_cutouts_far_from_every_cluster_gives_no_boxes(tmp_path):
+    from clusterhpc.io.cutouts import Cutouts
+
+    root = hand_made_survey(tmp_path)
+    clusters = read_clusters(root / "catalog.fits")
+    members = read_members(root / "members.fits")
+    index = MemberIndex(clusters, members, group_members(clusters, members))
+    far = Cutouts(
+        file=np.array(["e1.jpeg", "e2.jpeg"]),
+        ra=np.array([200.0, 210.0]),
+        dec=np.array([-40.0, -41.0]),
+        scale=np.full(2, SCALE),
+        size=np.full(2, SIZE),
+        central_id=np.full(2, -1),
+    )
+    table = compute_boxes(index, far, np.arange(2), BoxRules())
+    assert len(table) == 0

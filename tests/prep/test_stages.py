@@ -35,6 +35,7 @@ def overrides(root, out):
     return [
         f"data.root={root}", f"prep.out={out}", "prep.size=1000", "prep.scale=0.6",
         "prep.boxes.split=[0.6,0.2,0.2]", "prep.empty.n=40", "prep.empty.chunk=64",
+        "prep.boxes.cutouts=",  # one cutout per cluster: these surveys have no cutout table
     ]  # fmt: skip
 
 
@@ -72,7 +73,13 @@ def test_orphans_are_counted_and_bad_input_exits_2(tmp_path, capsys):
     members = Table.read(root / "members.fits")
     members["ID"][:3] = 999
     members.write(root / "members.fits", overwrite=True)
-    args = ["prep", "boxes", str(ROOT / "configs/tiny.yaml"), f"data.root={root}"]
+    args = [
+        "prep",
+        "boxes",
+        str(ROOT / "configs/tiny.yaml"),
+        f"data.root={root}",
+        "prep.boxes.cutouts=",
+    ]
     assert main(args) == 0
     report = json.loads((root / "prep" / "boxes_report.json").read_text())
     assert report["orphan_members_excluded"] == 3 and report["orphan_ids_first"] == [999]

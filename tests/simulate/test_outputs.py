@@ -14,6 +14,7 @@ import pytest
 from astropy.io import fits
 from PIL import Image
 
+from clusterhpc.config import load_config
 from clusterhpc.simulate.mangle import rasterise, read_ply
 from clusterhpc.simulate.stage import main as simulate
 from clusterhpc.sky.footprint import Footprint
@@ -83,7 +84,8 @@ def test_truth_and_cutout_tables(tiny_survey):
     assert len(fits.getdata(tiny_survey / "truth.fits", "MEMBERS")) == truth["N_MEMBERS"].sum()
     cut = fits.getdata(tiny_survey / "cutouts.fits", 1)
     assert len(cut) == 32 and cut["EMPTY"].sum() == 8
-    assert set(cut["SIZE"]) == {256} and np.allclose(cut["SCALE"], 3.169016)
+    sim = load_config(TINY).simulate.cutouts
+    assert set(cut["SIZE"]) == {sim.size} and np.allclose(cut["SCALE"], sim.scale)
     for row in cut:
         assert row["FILE"] == (
             f"empty/{row['NAME']}.jpeg" if row["EMPTY"] else f"cutouts/{row['ID']}.jpeg"
@@ -98,7 +100,8 @@ def test_jpegs_decode_as_rgb_of_the_right_size(tiny_survey):
     cut = fits.getdata(tiny_survey / "cutouts.fits", 1)
     for name in cut["FILE"]:
         with Image.open(tiny_survey / name) as img:
-            assert img.format == "JPEG" and img.mode == "RGB" and img.size == (256, 256)
+            size = load_config(TINY).simulate.cutouts.size
+            assert img.format == "JPEG" and img.mode == "RGB" and img.size == (size, size)
             pixels = np.asarray(img)
         assert 2 < pixels.mean() < 120  # dark sky with sources, not blank or saturated
     assert (tiny_survey / "config.yaml").exists()

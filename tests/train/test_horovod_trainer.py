@@ -44,11 +44,3 @@ def test_two_ranks_equal_each_other_and_one_rank_on_the_same_global_batch(tmp_pa
     assert two[1] == pytest.approx(single[1], rel=1e-3)
     np.testing.assert_allclose(two, single, rtol=5e-2)
     assert two[-1] < two[0]
-
-
-def test_adam_ranks_stay_identical(tmp_path):
-    survey = make_packed_survey(tmp_path)
-    run_mpi(2, WORKER, str(survey), str(tmp_path / "two"), "2", "adam")
-    rank0, rank1 = load(tmp_path / "two" / "rank0.npz"), load(tmp_path / "two" / "rank1.npz")
-    for key in rank0:
-        np.testing.assert_array_equal(rank0[key], rank1[key], err_msg=key)

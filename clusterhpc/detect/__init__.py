@@ -1,0 +1,1 @@
+"""A trained detector run over sky cutouts -> a FITS cluster catalogue."""

@@ -1,0 +1,136 @@
+"""`clusterhpc detect CONFIG detect.images=PATH detect.out=catalog.fits`.
+
+Runs the trained detector of `run.dir` over the images (MPI-parallel: rank r takes a
+contiguous block), converts boxes to RA/Dec centres and sizes in arcmin, merges detections of
+the same cluster on overlapping cutouts (friends-of-friends within `detect.merge_arcmin`) and
+writes a FITS catalogue with units. The score threshold is `detect.score_threshold`, else
+the operating point in `<run.dir>/metrics.json` (from `clusterhpc evaluate`), else 0.5.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from astropy.table import Table
+
+from clusterhpc.config import Config
+from clusterhpc.detect.catalog import boxes_to_sky, merge_duplicates, write_catalog
+from clusterhpc.detect.sources import Sources, open_sources
+from clusterhpc.hpc.mpi import get_comm, split_evenly
+from clusterhpc.log import get_logger, progress
+from clusterhpc.models.yolo_inference import (
+    Detector,
+    recalibrate_on_training_images,
+    trained_config,
+)
+from clusterhpc.paths import run_dir
+
+log = get_logger("detect")
+DEFAULT_THRESHOLD = 0.5
+
+
+def score_threshold(cfg: Config) -> float:
+    if cfg.detect.score_threshold > 0:
+        return cfg.detect.score_threshold
+    path = run_dir(cfg) / "metrics.json"
+    if path.exists():
+        value = json.loads(path.read_text()).get("score_threshold")
+        if value:
+            return float(value)
+    log.warning("no detect.score_threshold and no %s: using %.2f", path, DEFAULT_THRESHOLD)
+    return DEFAULT_THRESHOLD
+
+
+def detect_rows(detector: Detector, sources: Sources, indices: range, batch: int) -> dict:
+    """Column arrays of every detection on the given images."""
+    cols: dict[str, list] = {k: [] for k in ("RA", "DEC", "WIDTH", "HEIGHT", "SCORE", "X", "Y")}
+    cols.update(IMAGE=[], VALUES=[], SIGMAS=[])
+    starts = range(indices.start, indices.stop, batch)
+    for start in progress(starts, desc="detect", total=len(starts)):
+        chunk = range(start, min(start + batch, indices.stop))
+        images = [sources.image(i) for i in chunk]
+        for i, image, det in zip(chunk, images, detector.detect(images), strict=True):
+            ra, dec, w, h = boxes_to_sky(
+                det.boxes, sources.ra[i], sources.dec[i], sources.scale[i], image.shape[:2]
+            )
+            for key, value in (("RA", ra), ("DEC", dec), ("WIDTH", w), ("HEIGHT", h)):
+                cols[key].append(value)
+            cols["SCORE"].append(det.scores)
+            cols["X"].append((det.boxes[:, 0] + det.boxes[:, 2]) / 2)
+            cols["Y"].append((det.boxes[:, 1] + det.boxes[:, 3]) / 2)
+            cols["IMAGE"] += [sources.names[i]] * len(det.scores)
+            n_val = len(detector.value_names)
+            cols["VALUES"].append(det.values.reshape(len(det.scores), n_val))
+            cols["SIGMAS"].append(det.sigmas.reshape(len(det.scores), n_val))
+    return cols
+
+
+def to_table(parts: list[dict], value_names: tuple[str, ...]) -> Table:
+    """One table of all ranks' detections, with regression columns in physical units."""
+    n_val = len(value_names)
+
+    def cat(key: str, width: int | None = None) -> np.ndarray:
+        arrays = [a for p in parts for a in p[key]]
+        if arrays:
+            return np.concatenate(arrays)
+        return np.zeros((0, width)) if width is not None else np.zeros(0)
+
+    table = Table({k: cat(k) for k in ("RA", "DEC", "WIDTH", "HEIGHT", "SCORE", "X", "Y")})
+    table["IMAGE"] = np.array([n for p in parts for n in p["IMAGE"]], dtype=str).reshape(-1)
+    values, sigmas = cat("VALUES", n_val), cat("SIGMAS", n_val)
+    for col, name in enumerate(value_names):
+        if name == "z":
+            table["Z_PRED"], table["Z_PRED_ERR"] = values[:, col], sigmas[:, col]
+        else:  # the head predicts ln λ with σ in ln λ
+            lam = np.exp(values[:, col])
+            table["LAMBDA_PRED"], table["LAMBDA_PRED_ERR"] = lam, lam * sigmas[:, col]
+    return table
+
+
+def main(cfg: Config) -> int:
+    comm = get_comm()
+    run = run_dir(cfg)
+    ev, d = cfg.evaluate, cfg.detect
+    threshold = score_threshold(cfg)
+    train_cfg = trained_config(run, cfg)
+    detector = Detector(
+        train_cfg,
+        run,
+        ev.checkpoint,
+        score_threshold=threshold,
+        nms_iou=ev.nms_iou,
+        nms_method=ev.nms,
+        nms_sigma=ev.nms_sigma,
+    )
+    if ev.recalibrate_bn:
+        recalibrate_on_training_images(detector, train_cfg, ev.recalibrate_bn, d.batch_size)
+    sources = open_sources(d.images, d.scale or cfg.prep.scale)
+    mine = split_evenly(len(sources), comm.rank, comm.size)
+    rows = detect_rows(detector, sources, range(mine.start, mine.stop), d.batch_size)
+    parts = comm.gather(rows)
+    if parts is None:
+        return 0
+    table = merge_duplicates(to_table(parts, detector.value_names), d.merge_arcmin)
+    table.add_column(np.arange(1, len(table) + 1), name="ID", index=0)
+    out = Path(d.out)
+    write_catalog(
+        table,
+        out,
+        {
+            "run": str(run),
+            "weights": detector.weights,
+            "scorethr": threshold,
+            "mergearc": d.merge_arcmin,
+            "nimages": len(sources),
+        },
+    )
+    log.info(
+        "%d clusters from %d images (threshold %.3f) -> %s",
+        len(table),
+        len(sources),
+        threshold,
+        out,
+    )
+    return 0

@@ -1,0 +1,1 @@
+"""Matching, completeness/purity, mAP, binned and regression metrics, plots and the report."""

@@ -1,0 +1,54 @@
+"""Run a trained detector over a packed split, MPI-parallel over images, into Predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from clusterhpc.data.packed import PackedSplit
+from clusterhpc.data.pipeline import detection_dataset
+from clusterhpc.evaluate.records import Predictions
+from clusterhpc.hpc.mpi import Comm
+from clusterhpc.log import progress
+from clusterhpc.models.yolo_inference import Detector
+
+
+def predict_split(
+    detector: Detector, split: PackedSplit, batch_size: int, comm: Comm
+) -> Predictions | None:
+    """Detections of every image of `split` (rank r takes images r, r + size, ...).
+
+    Returns the Predictions in split order on rank 0, None on the other ranks.
+    """
+    plan = split.epoch_plan(0, 0, comm.rank, comm.size, batch_size=None, shuffle=False)
+    shape = split.image_shape[:2]
+    rows: list[tuple] = []
+    if len(plan.indices):
+        batches = detection_dataset(
+            split,
+            plan,
+            input_size=detector.input_size,
+            batch_size=batch_size,
+            max_boxes=1,
+            drop_remainder=False,
+        )
+        n_batches = -(-len(plan.indices) // batch_size)
+        for batch in progress(batches, total=n_batches, desc=f"detect {split.split}"):
+            index = batch["index"].numpy()
+            found = detector.detect_letterboxed(batch["image"].numpy(), [shape] * len(index))
+            rows += [
+                (int(i), d.boxes, d.scores, d.values, d.sigmas)
+                for i, d in zip(index, found, strict=True)
+            ]
+    gathered = comm.gather(rows)
+    if gathered is None:
+        return None
+    by_index = {row[0]: row[1:] for part in gathered for row in part}
+    order = [by_index[i] for i in range(len(split))]
+    n_val = len(detector.value_names)
+    return Predictions.from_lists(
+        [np.asarray(r[0]).reshape(-1, 4) for r in order],
+        [np.asarray(r[1]) for r in order],
+        [np.asarray(r[2]).reshape(len(r[1]), n_val) for r in order],
+        [np.asarray(r[3]).reshape(len(r[1]), n_val) for r in order],
+        value_names=detector.value_names,
+    )

@@ -1,0 +1,168 @@
+"""Truth and predictions of one split as ragged arrays (offsets per image), no pixels.
+
+Everything the metrics need is here, so matching, sweeps and binning never touch images:
+truth boxes with their catalogue z, λ and in-image area fraction from the packed shards,
+and the detector's boxes, scores and regression values per image (best score first).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from clusterhpc.data.packed import PackedSplit
+
+
+def _offsets(counts: np.ndarray) -> np.ndarray:
+    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class Truth:
+    """Truth boxes of a split; boxes of image i are rows offsets[i]:offsets[i+1]."""
+
+    offsets: np.ndarray  # int64 (N+1,)
+    boxes: np.ndarray  # (M, 4) xyxy image px
+    weight: np.ndarray  # (M,) in-image area fraction
+    z: np.ndarray  # (M,)
+    lam: np.ndarray  # (M,)
+    central: np.ndarray  # bool (M,)
+    cluster_id: np.ndarray  # int64 (M,)
+    meta: dict[str, np.ndarray]  # per image: id, ra, dec, z, lam, empty, pixscale, path
+    image_shape: tuple[int, int]  # (height, width)
+
+    @property
+    def n_images(self) -> int:
+        return len(self.offsets) - 1
+
+    def image_of_box(self) -> np.ndarray:
+        return np.repeat(np.arange(self.n_images), np.diff(self.offsets))
+
+    @classmethod
+    def from_split(cls, split: PackedSplit) -> Truth:
+        shards = split.shards
+        counts = np.concatenate([np.diff(s.box_offsets) for s in shards]) if shards else []
+        fields = {
+            name: np.concatenate([s.box_fields[name] for s in shards]) if shards else np.zeros(0)
+            for name in ("weight", "z", "lam", "central", "cluster_id")
+        }
+        boxes = np.concatenate([s.boxes for s in shards]) if shards else np.zeros((0, 4))
+        meta_names = ("id", "ra", "dec", "z", "lam", "empty", "pixscale", "path")
+        return cls(
+            offsets=_offsets(np.asarray(counts, np.int64)),
+            boxes=boxes.astype(np.float64),
+            weight=fields["weight"].astype(np.float64),
+            z=fields["z"].astype(np.float64),
+            lam=fields["lam"].astype(np.float64),
+            central=fields["central"].astype(bool),
+            cluster_id=fields["cluster_id"].astype(np.int64),
+            meta={name: split.column(name) for name in meta_names},
+            image_shape=tuple(int(v) for v in split.image_shape[:2]),
+        )
+
+    def take(self, images: np.ndarray) -> Truth:
+        """The truth of the listed images, in that order."""
+        parts = [np.arange(self.offsets[i], self.offsets[i + 1]) for i in images]
+        rows = np.concatenate(parts).astype(int) if parts else np.zeros(0, int)
+        return Truth(
+            offsets=_offsets(np.array([len(p) for p in parts], np.int64)),
+            boxes=self.boxes[rows],
+            weight=self.weight[rows],
+            z=self.z[rows],
+            lam=self.lam[rows],
+            central=self.central[rows],
+            cluster_id=self.cluster_id[rows],
+            meta={k: v[images] for k, v in self.meta.items()},
+            image_shape=self.image_shape,
+        )
+
+    def concat(self, other: Truth) -> Truth:
+        """Images of `self` followed by those of `other` (same image shape)."""
+        cat = np.concatenate
+        return Truth(
+            offsets=cat([self.offsets, other.offsets[1:] + self.offsets[-1]]),
+            boxes=cat([self.boxes, other.boxes]),
+            weight=cat([self.weight, other.weight]),
+            z=cat([self.z, other.z]),
+            lam=cat([self.lam, other.lam]),
+            central=cat([self.central, other.central]),
+            cluster_id=cat([self.cluster_id, other.cluster_id]),
+            meta={k: cat([v, other.meta[k]]) for k, v in self.meta.items()},
+            image_shape=self.image_shape,
+        )
+
+
+@dataclass(frozen=True)
+class Predictions:
+    """Detections of a split, sorted by decreasing score within each image."""
+
+    offsets: np.ndarray  # int64 (N+1,)
+    boxes: np.ndarray  # (K, 4) xyxy image px
+    scores: np.ndarray  # (K,)
+    values: np.ndarray  # (K, R) regression means (R = 0 without a regression head)
+    sigmas: np.ndarray  # (K, R)
+    value_names: tuple[str, ...] = ()  # e.g. ("z", "lam"): lam values are ln λ
+
+    @property
+    def n_images(self) -> int:
+        return len(self.offsets) - 1
+
+    def image_of_box(self) -> np.ndarray:
+        return np.repeat(np.arange(self.n_images), np.diff(self.offsets))
+
+    @classmethod
+    def from_lists(
+        cls,
+        boxes: list[np.ndarray],
+        scores: list[np.ndarray],
+        values: list[np.ndarray] | None = None,
+        sigmas: list[np.ndarray] | None = None,
+        value_names: tuple[str, ...] = (),
+    ) -> Predictions:
+        """From per-image arrays (any order within an image; sorted here)."""
+        n_val = len(value_names)
+        values = values or [np.zeros((len(s), n_val)) for s in scores]
+        sigmas = sigmas or [np.zeros((len(s), n_val)) for s in scores]
+        orders = [np.argsort(-np.asarray(s, np.float64), kind="stable") for s in scores]
+
+        def cat(parts: list[np.ndarray], width: int | None) -> np.ndarray:
+            shape = (0,) if width is None else (0, width)
+            rows = [
+                np.asarray(p, np.float64).reshape(len(o), *shape[1:])[o]
+                for p, o in zip(parts, orders, strict=True)
+            ]
+            return np.concatenate(rows) if rows else np.zeros(shape)
+
+        return cls(
+            offsets=_offsets(np.array([len(s) for s in scores], np.int64)),
+            boxes=cat(boxes, 4),
+            scores=cat(scores, None),
+            values=cat(values, n_val),
+            sigmas=cat(sigmas, n_val),
+            value_names=tuple(value_names),
+        )
+
+    def concat(self, other: Predictions) -> Predictions:
+        """Images of `self` followed by those of `other`."""
+        return Predictions(
+            offsets=np.concatenate([self.offsets, other.offsets[1:] + self.offsets[-1]]),
+            boxes=np.concatenate([self.boxes, other.boxes]),
+            scores=np.concatenate([self.scores, other.scores]),
+            values=np.concatenate([self.values, other.values]),
+            sigmas=np.concatenate([self.sigmas, other.sigmas]),
+            value_names=self.value_names,
+        )
+
+    def take(self, images: np.ndarray) -> Predictions:
+        """The predictions of the listed images, in that order."""
+        parts = [np.arange(self.offsets[i], self.offsets[i + 1]) for i in images]
+        rows = np.concatenate(parts).astype(int) if parts else np.zeros(0, int)
+        return Predictions(
+            offsets=_offsets(np.array([len(p) for p in parts], np.int64)),
+            boxes=self.boxes[rows],
+            scores=self.scores[rows],
+            values=self.values[rows],
+            sigmas=self.sigmas[rows],
+            value_names=self.value_names,
+        )

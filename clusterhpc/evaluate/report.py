@@ -1,0 +1,83 @@
+"""`report.md`: a one-paragraph summary, the headline table, binned tables and the figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from clusterhpc.io.atomic import atomic_write_text
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f} %"
+
+
+def _num(value: float | None, digits: int = 3) -> str:
+    return "n/a" if value is None else f"{value:.{digits}f}"
+
+
+def _err(err: list[float | None]) -> str:
+    return "" if None in err else f" [{100 * err[0]:.1f}, {100 * err[1]:.1f}]"
+
+
+def summary_paragraph(m: dict) -> str:
+    p = m["protocol"]
+    return (
+        f"On the **{p['reported_on']}** images of `{p['survey']}` "
+        f"({m['n_images']} images, {m['n_empty_fields']} empty fields), the detector of "
+        f"`{p['run']}` finds **{_pct(m['completeness'])}** of the {m['n_truth']} clusters with "
+        f"lambda >= {p['selection']['lambda_min']:g} and "
+        f"{p['selection']['z'][0]:g} < z < {p['selection']['z'][1]:g} "
+        f"(completeness) and **{_pct(m['purity'])}** of its {m['n_predictions']} detections are "
+        f"real (purity), with {_num(m['fp_per_empty_field'])} false detections per empty field, "
+        f"at score threshold {_num(m['score_threshold'])} chosen on {p['tuned_on']} "
+        f"({p['operating_point']}). AP@0.5 = {_num(m['map50'])}, "
+        f"mAP@[.5:.95] = {_num(m['map50_95'])}. Matching: {p['matching']} "
+        f"({p['criterion']}); truth boxes less than {p['min_area_fraction']:g} inside the image "
+        f"are ignored."
+    )
+
+
+def _binned_table(table: dict, label: str) -> list[str]:
+    lines = [f"| {label} | n | found | completeness [68 %] |", "|---|---|---|---|"]
+    for lo, hi, n, k, f, e0, e1 in zip(
+        table["lo"],
+        table["hi"],
+        table["n"],
+        table["k"],
+        table["fraction"],
+        table["err_lo"],
+        table["err_hi"],
+        strict=True,
+    ):
+        err = "" if e0 is None else f" [{100 * e0:.0f}, {100 * e1:.0f}]"
+        lines.append(f"| {lo:g}–{hi:g} | {n} | {k} | {_pct(f)}{err} |")
+    return lines
+
+
+def write_report(m: dict, plots: dict[str, str], path: Path) -> None:
+    """Write the Markdown report; `plots` maps a caption to a path relative to the report."""
+    lines = ["# Cluster detection: evaluation", "", summary_paragraph(m), ""]
+    lines += [
+        "| metric | value |",
+        "|---|---|",
+        f"| completeness [68 %] | {_pct(m['completeness'])}{_err(m['completeness_err'])} |",
+        f"| purity [68 %] | {_pct(m['purity'])}{_err(m['purity_err'])} |",
+        f"| false detections per empty field | {_num(m['fp_per_empty_field'], 4)} |",
+        f"| score threshold | {_num(m['score_threshold'])} |",
+        f"| C = P threshold (on {m['protocol']['tuned_on']}) | "
+        f"{_num(m['operating_points']['equal'])} |",
+        f"| AP@0.5 / AP@0.75 / mAP@[.5:.95] | {_num(m['map50'])} / {_num(m['map75'])} / "
+        f"{_num(m['map50_95'])} |",
+        f"| mean GIoU of matched pairs | {_num(m['giou']['mean'])} "
+        f"({m['giou']['n_pairs']} pairs) |",
+        "",
+    ]
+    for name, label in (("z", "z"), ("lambda", "λ"), ("log10_mass", "log10 M")):
+        lines += [f"## Completeness in bins of {label}", ""]
+        lines += [*_binned_table(m["binned"]["completeness"][name], label), ""]
+    for name, scores in m.get("regression", {}).items():
+        lines += [f"## Regression: {name}", "", "```", str(scores["all"]), "```", ""]
+    lines += ["## Figures", ""]
+    for caption, rel in plots.items():
+        lines += [f"### {caption}", "", f"![{caption}]({rel})", ""]
+    atomic_write_text(path, "\n".join(lines))

@@ -1,0 +1,155 @@
+"""A trained YOLO run as a detector: its config, its weights, batched inference + NMS.
+
+The model shape and anchors come from the run's resolved `config.yaml` (what it was trained
+with), not from the config the caller evaluates with, so a run can score any survey.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from clusterhpc.config import Config, load_config
+from clusterhpc.errors import DataError
+from clusterhpc.keras_compat import import_keras
+from clusterhpc.log import get_logger
+from clusterhpc.models.anchors import read_anchors
+from clusterhpc.models.yolo import build_yolo
+from clusterhpc.models.yolo_postprocess import Detections, postprocess
+
+log = get_logger("inference")
+
+
+def trained_config(run: Path, fallback: Config) -> Config:
+    """The run's resolved training config, or `fallback` when the run has none."""
+    path = run / "config.yaml"
+    if path.exists():
+        return load_config(path)
+    log.warning("%s: no resolved training config; using the given config's model", path)
+    return fallback
+
+
+def load_weights(model, run: Path, checkpoint: str) -> str:
+    """Load 'final' (final.weights.h5, else the latest checkpoint), 'latest' or a path."""
+    tf, _ = import_keras()
+    final = run / "final.weights.h5"
+    if checkpoint == "final" and final.exists():
+        model.load_weights(str(final))
+        return str(final)
+    if checkpoint in ("final", "latest"):
+        path = tf.train.latest_checkpoint(str(run / "checkpoints"))
+        if path is None:
+            raise DataError(f"{run}: no final.weights.h5 and no checkpoint in checkpoints/")
+    else:
+        path = checkpoint
+    if str(path).endswith(".h5"):
+        if not Path(path).exists():
+            raise DataError(f"evaluate.checkpoint = {path}: no such weights file")
+        model.load_weights(str(path))
+    else:
+        try:
+            tf.train.Checkpoint(model=model).restore(str(path)).expect_partial()
+        except (tf.errors.NotFoundError, ValueError) as exc:
+            raise DataError(f"checkpoint {path}: cannot restore the model ({exc})") from exc
+    return str(path)
+
+
+class Detector:
+    """Batched inference of a trained run on letterboxed images, then NMS per image."""
+
+    def __init__(
+        self,
+        train_cfg: Config,
+        run: Path,
+        checkpoint: str = "final",
+        *,
+        score_threshold: float = 0.01,
+        nms_iou: float = 0.45,
+        nms_method: str = "nms",
+        nms_sigma: float = 0.3,
+    ) -> None:
+        from clusterhpc.models.yolo_setup import yolo_spec
+        from clusterhpc.paths import anchors_path
+
+        tf, _ = import_keras()
+        self.spec = yolo_spec(train_cfg)
+        self.anchors = read_anchors(anchors_path(train_cfg)) * self.spec.input_size
+        self.value_names = (
+            tuple(train_cfg.model.regression) if self.spec.head == "regression" else ()
+        )
+        self.model = build_yolo(self.spec)
+        self.weights = load_weights(self.model, run, checkpoint)
+        self.settings = {
+            "score_threshold": score_threshold,
+            "iou_threshold": nms_iou,
+            "method": nms_method,
+            "sigma": nms_sigma,
+        }
+        model = self.model
+        self._forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
+
+    @property
+    def input_size(self) -> int:
+        return self.spec.input_size
+
+    def letterbox(self, image: np.ndarray) -> np.ndarray:
+        """uint8 (H, W, 3) -> float (S, S, 3) in [0, 1], as the training pipeline does."""
+        from clusterhpc.data.pipeline import letterbox_tf
+
+        tf, _ = import_keras()
+        floats = tf.image.convert_image_dtype(tf.constant(image[None]), tf.float32)
+        boxed, _ = letterbox_tf(floats, tf.zeros((1, 0, 4)), self.input_size, image.shape[:2])
+        return np.asarray(boxed[0])
+
+    def recalibrate_batchnorm(self, batches: Sequence[np.ndarray]) -> int:
+        """Re-estimate batch-norm moving statistics as the mean over letterboxed batches.
+
+        ("Precise BN"): after short trainings the momentum-0.99 moving averages still carry
+        their initial values, and inference-mode outputs collapse. Returns layers updated."""
+        layers = [layer for layer in self.model.layers if hasattr(layer, "moving_mean")]
+        momenta = [layer.momentum for layer in layers]
+        try:
+            for k, batch in enumerate(batches):
+                for layer in layers:
+                    layer.momentum = k / (k + 1.0)  # running mean of the batch statistics
+                self.model(batch, training=True)
+        finally:
+            for layer, momentum in zip(layers, momenta, strict=True):
+                layer.momentum = momentum
+        return len(layers)
+
+    def detect_letterboxed(
+        self, batch: np.ndarray, shapes: Sequence[tuple[int, int]]
+    ) -> list[Detections]:
+        """Detections per image of a (B, S, S, 3) batch; boxes in each original image's px.
+
+        Regression values are what the head predicts: z, and ln λ for 'lam'."""
+        outputs = [np.asarray(o) for o in self._forward(batch)]
+        return [
+            postprocess([o[b] for o in outputs], self.anchors, self.spec, shape, **self.settings)
+            for b, shape in enumerate(shapes)
+        ]
+
+    def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
+        """Detections of uint8 images of any sizes."""
+        if not images:
+            return []
+        batch = np.stack([self.letterbox(im) for im in images])
+        return self.detect_letterboxed(batch, [im.shape[:2] for im in images])
+
+
+def recalibrate_on_training_images(
+    detector: Detector, train_cfg: Config, n_images: int, batch: int
+) -> None:
+    """Precise-BN statistics from the first `n_images` of the run's training split."""
+    from clusterhpc.data.packed import PackedSplit
+    from clusterhpc.paths import packed_dir
+
+    split = PackedSplit(packed_dir(train_cfg), "train")
+    n = min(n_images, len(split))
+    images = [detector.letterbox(split.item(i).image) for i in range(n)]
+    batches = [np.stack(images[i : i + batch]) for i in range(0, n, batch)]
+    layers = detector.recalibrate_batchnorm(batches)
+    log.info("re-estimated %d batch-norm layers on %d training images", layers, n)

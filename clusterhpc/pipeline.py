@@ -1,0 +1,174 @@
+"""`clusterhpc run CONFIG`: the whole pipeline with one config, resumable stage by stage.
+
+simulate -> prep boxes -> prep empty -> prep pack -> prep anchors -> train -> evaluate ->
+detect. After a stage finishes, rank 0 stamps it with a fingerprint of the config values it
+depends on (`.stages/<name>.json` in the survey or run directory); a rerun skips stamped stages
+whose inputs did not change and whose outputs still check out, and reruns the rest (each stage
+resumes on its own: cutouts already rendered, shards already packed, the latest checkpoint).
+Under `mpirun -n N` / `srun` every rank runs every stage: MPI-parallel stages split their work
+over the ranks and training runs Horovod on the same ranks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from clusterhpc.config import Config
+from clusterhpc.hpc.mpi import get_comm
+from clusterhpc.io.atomic import atomic_write_text
+from clusterhpc.log import get_logger
+from clusterhpc.paths import packed_dir, run_dir, survey_dir
+
+log = get_logger("run")
+
+
+@dataclass(frozen=True)
+class PipelineStage:
+    name: str
+    target: str  # "module:function" taking the Config
+    scope: str  # "data" (stamped in data.root) or "run" (stamped in run.dir)
+    depends_on: tuple[str, ...]  # config sections (dotted) whose values the outputs depend on
+    outputs_ok: Callable[[Config], bool]
+
+
+def _exists(*names: str, scope: str = "data") -> Callable[[Config], bool]:
+    def check(cfg: Config) -> bool:
+        root = survey_dir(cfg) if scope == "data" else run_dir(cfg)
+        return all((root / name).exists() for name in names)
+
+    return check
+
+
+def _packed_ok(cfg: Config) -> bool:
+    from clusterhpc.prep.verify_stage import check_shard
+
+    index = packed_dir(cfg) / "index.json"
+    if not index.exists():
+        return False
+    splits = json.loads(index.read_text())["splits"].values()
+    return not any(
+        check_shard(packed_dir(cfg) / s["file"], s["n_images"])
+        for split in splits
+        for s in split["shards"]
+    )
+
+
+def _trained(cfg: Config) -> bool:
+    summary = run_dir(cfg) / "train_summary.json"
+    return summary.exists() and json.loads(summary.read_text())["status"] == "finished"
+
+
+SURVEY = ("seed", "data", "simulate")
+STAGES: tuple[PipelineStage, ...] = (
+    PipelineStage(
+        "simulate",
+        "clusterhpc.simulate.stage:main",
+        "data",
+        SURVEY,
+        _exists("catalog.fits", "members.fits", "cutouts.fits", "footprint.fits"),
+    ),
+    PipelineStage(
+        "prep boxes",
+        "clusterhpc.prep.boxes_stage:main",
+        "data",
+        (*SURVEY, "prep.out", "prep.size", "prep.scale", "prep.boxes"),
+        _exists("prep/boxes.fits"),
+    ),
+    PipelineStage(
+        "prep empty",
+        "clusterhpc.prep.empty_stage:main",
+        "data",
+        (*SURVEY, "prep.out", "prep.size", "prep.scale", "prep.empty"),
+        _exists("prep/empty_fields.fits"),
+    ),
+    PipelineStage(
+        "prep pack", "clusterhpc.prep.pack_stage:main", "data", (*SURVEY, "prep"), _packed_ok
+    ),
+    PipelineStage(
+        "prep anchors",
+        "clusterhpc.prep.anchors_stage:main",
+        "data",
+        (*SURVEY, "prep", "model.anchors"),
+        lambda cfg: True,
+    ),
+    PipelineStage(
+        "train",
+        "clusterhpc.train.stage:main",
+        "run",
+        (*SURVEY, "prep", "model", "train", "run"),
+        _trained,
+    ),
+    PipelineStage(
+        "evaluate",
+        "clusterhpc.evaluate.stage:main",
+        "run",
+        (*SURVEY, "prep", "model", "train", "run", "evaluate"),
+        _exists("metrics.json", "report.md", scope="run"),
+    ),
+)
+
+
+def _value(cfg: Config, dotted: str) -> object:
+    node: object = cfg
+    for part in dotted.split("."):
+        node = getattr(node, part)
+    return dataclasses.asdict(node) if dataclasses.is_dataclass(node) else node
+
+
+def fingerprint(cfg: Config, stage: PipelineStage) -> str:
+    values = {key: _value(cfg, key) for key in stage.depends_on}
+    return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _stamp_path(cfg: Config, stage: PipelineStage) -> Path:
+    root = survey_dir(cfg) if stage.scope == "data" else run_dir(cfg)
+    return root / ".stages" / f"{stage.name.replace(' ', '_')}.json"
+
+
+def is_done(cfg: Config, stage: PipelineStage) -> bool:
+    stamp = _stamp_path(cfg, stage)
+    if not stamp.exists():
+        return False
+    recorded = json.loads(stamp.read_text())
+    return recorded["fingerprint"] == fingerprint(cfg, stage) and stage.outputs_ok(cfg)
+
+
+def _load(target: str) -> Callable[[Config], int | None]:
+    import importlib
+
+    module, _, func = target.partition(":")
+    return getattr(importlib.import_module(module), func)
+
+
+def main(cfg: Config) -> int:
+    comm = get_comm()
+    timings: dict[str, float] = {}
+    for stage in STAGES:
+        done = comm.bcast(is_done(cfg, stage) if comm.is_root else None)
+        if done:
+            log.info("== %s: up to date, skipped", stage.name)
+            continue
+        log.info("== %s", stage.name)
+        start = time.perf_counter()
+        code = int(_load(stage.target)(cfg) or 0)
+        comm.barrier()
+        timings[stage.name] = round(time.perf_counter() - start, 1)
+        if code:
+            log.error("%s stopped with exit code %d; rerun to resume", stage.name, code)
+            return code
+        if comm.is_root:
+            atomic_write_text(
+                _stamp_path(cfg, stage),
+                json.dumps(
+                    {"fingerprint": fingerprint(cfg, stage), "seconds": timings[stage.name]}
+                ),
+            )
+    if comm.is_root:
+        log.info("pipeline done: %s", ", ".join(f"{k} {v} s" for k, v in timings.items()))
+    return 0

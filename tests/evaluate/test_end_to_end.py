@@ -1,0 +1,77 @@
+"""Train the tiny detector, evaluate it (report + plots), run detect over the test split."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from astropy.table import Table
+
+from clusterhpc.config import load_config
+from clusterhpc.data.packed import PackedSplit
+from clusterhpc.sky.geometry import separation
+from clusterhpc.sky.projection import from_tan_pixels
+from tests.evaluate.fixtures import trained_run
+from tests.train.fixtures import ROOT
+
+pytestmark = pytest.mark.slow
+
+
+def test_evaluate_and_detect(tmp_path) -> None:
+    from clusterhpc.detect.stage import main as detect_main
+    from clusterhpc.evaluate.stage import main as evaluate_main
+
+    cfg = trained_run(tmp_path)
+    overrides = [f"data.root={cfg.data.root}", f"run.dir={cfg.run.dir}"]
+    run = tmp_path / "run"
+    ev = load_config(
+        ROOT / "configs" / "tiny.yaml",
+        [
+            *overrides,
+            "evaluate.recalibrate_bn=48",
+            "evaluate.criterion=centre",
+            "evaluate.centre_arcmin=0.25",
+            "evaluate.gallery=8",
+        ],
+    )
+    assert evaluate_main(ev) == 0
+    m = json.loads((run / "metrics.json").read_text())
+    for key in ("completeness", "purity", "score_threshold", "fp_per_empty_field", "map50"):
+        assert key in m
+    assert m["protocol"]["tuned_on"] == "valid" and m["protocol"]["reported_on"] == "test"
+    assert m["completeness"] > 0.5 and m["purity"] > 0.4  # chance is a few per cent
+    assert m["map50"] > 0.1
+    report = (run / "report.md").read_text()
+    for name in ("completeness_z", "completeness_lambda", "thresholds", "pr", "gallery"):
+        assert (run / "plots" / f"{name}.png").exists()
+        assert f"plots/{name}.png" in report
+
+    catalog = tmp_path / "catalog.fits"
+    det = load_config(
+        ROOT / "configs" / "tiny.yaml",
+        [
+            *overrides,
+            f"detect.images={cfg.data.root}/packed",
+            f"detect.out={catalog}",
+            "detect.merge_arcmin=0.1",
+            "evaluate.recalibrate_bn=48",
+        ],
+    )
+    assert detect_main(det) == 0
+    table = Table.read(catalog)
+    assert table["RA"].unit == "deg" and table["WIDTH"].unit == "arcmin"
+    assert len(table) > 0
+    # each test cluster's nearest detection: the box centre on the sky
+    split = PackedSplit(cfg.data.root + "/packed", "test")
+    seps = []
+    for i in range(len(split)):
+        item = split.item(i)
+        if item.meta["empty"]:
+            continue
+        xc, yc = (item.boxes[0, :2] + item.boxes[0, 2:]) / 2
+        ra, dec = from_tan_pixels(
+            item.meta["ra"], item.meta["dec"], xc, yc, item.meta["pixscale"], 64
+        )
+        seps.append(np.degrees(separation(table["RA"], table["DEC"], ra, dec)).min() * 60)
+    assert np.median(seps) < 0.1  # arcmin (a 64 px cutout is 1.6' wide)
