@@ -54,13 +54,14 @@ class BoxesConfig:
         "centre", help="keep other clusters' boxes whose centre is inside ('centre', seed) or all"
     )
     cutouts: str = param(
-        "", help="cutout table FILE (relative to data.root), RA, DEC[, ID, SCALE, SIZE]; "
-        "'' = one cutout per cluster"
+        "",
+        help="cutout table FILE (relative to data.root), RA, DEC[, ID, SCALE, SIZE]; "
+        "'' = one cutout per cluster",
     )
     image_dir: str = param(
         "cutouts", help="folder (under data.root) of the one-per-cluster <ID>.jpeg cutouts"
     )
-    split: list[float] = param(  # noqa: RUF009 (param copies list defaults)
+    split: list[float] = param(
         [0.5, 0.5, 0.0], ge=0, le=1, help="train, valid, test fractions (seeded shuffle, seed)"
     )
 
@@ -84,10 +85,27 @@ class PackConfig:
         "none", help="lossless compression of the image chunks"
     )
     member_features: list[str] = param(
-        ["RA", "DEC", "R", "P", "P_FREE", "THETA_I", "THETA_R", "IMAG", "IMAG_ERR",
-         "MODEL_MAG_U", "MODEL_MAG_G", "MODEL_MAG_R", "MODEL_MAG_I", "MODEL_MAG_Z",
-         "MODEL_MAGERR_U", "MODEL_MAGERR_G", "MODEL_MAGERR_R", "MODEL_MAGERR_I",
-         "MODEL_MAGERR_Z"],
+        [
+            "RA",
+            "DEC",
+            "R",
+            "P",
+            "P_FREE",
+            "THETA_I",
+            "THETA_R",
+            "IMAG",
+            "IMAG_ERR",
+            "MODEL_MAG_U",
+            "MODEL_MAG_G",
+            "MODEL_MAG_R",
+            "MODEL_MAG_I",
+            "MODEL_MAG_Z",
+            "MODEL_MAGERR_U",
+            "MODEL_MAGERR_G",
+            "MODEL_MAGERR_R",
+            "MODEL_MAGERR_I",
+            "MODEL_MAGERR_Z",
+        ],
         help="members.fits columns stored per image for the catalogue models",
     )
     labels: dict[str, str] = param(
@@ -166,12 +184,8 @@ class FootprintConfig:
         "dr8", help="SDSS DR8 window (`randomsdss` mangle polygons, 8,080 deg^2) or an RA/Dec box"
     )
     nside: int = param(1024, ge=1, le=8192, help="HEALPix nside of footprint.fits (power of 2)")
-    ra: list[float] = param(  # noqa: RUF009 (param copies list defaults)
-        [140.0, 220.0], ge=0, le=360, help="rect: RA range in degrees"
-    )
-    dec: list[float] = param(  # noqa: RUF009 (param copies list defaults)
-        [0.0, 40.0], ge=-90, le=90, help="rect: Dec range in degrees"
-    )
+    ra: list[float] = param([140.0, 220.0], ge=0, le=360, help="rect: RA range in degrees")
+    dec: list[float] = param([0.0, 40.0], ge=-90, le=90, help="rect: Dec range in degrees")
 
 
 @dataclass
@@ -218,12 +232,12 @@ class CutoutsConfig:
 @dataclass
 class ImagingConfig:
     psf_fwhm: float = param(1.4, gt=0, help="PSF FWHM in arcsec")
-    depth: list[float] = param(  # noqa: RUF009 (param copies list defaults)
+    depth: list[float] = param(
         [22.2, 22.2, 21.3], help="5-sigma point-source depths g, r, i (AB mag)"
     )
     rgb_q: float = param(8.0, gt=0, help="make_lupton_rgb Q (asinh softening)")
     rgb_stretch: float = param(15.0, gt=0, help="make_lupton_rgb stretch, in units of r sky sigma")
-    rgb_scales: list[float] = param(  # noqa: RUF009 (param copies list defaults)
+    rgb_scales: list[float] = param(
         [1.0, 1.25, 1.9], help="multipliers of the i, r, g images (R, G, B channels)"
     )
     jpeg_quality: int = param(90, ge=1, le=100, help="JPEG quality")
@@ -278,17 +292,15 @@ class EvaluateConfig:
     nms_iou: float = param(0.45, gt=0, le=1, help="NMS IoU above which boxes are suppressed")
     nms_sigma: float = param(0.3, gt=0, help="soft-NMS Gaussian sigma")
     select_lambda_min: float = param(20.0, ge=0, help="headline completeness: lambda >= this")
-    select_z: list[float] = param(  # noqa: RUF009 (param copies list defaults)
-        [0.1, 0.6], ge=0, help="headline completeness: z_min < z < z_max"
-    )
-    z_bins: list[float] = param(  # noqa: RUF009 (param copies list defaults)
+    select_z: list[float] = param([0.1, 0.6], ge=0, help="headline completeness: z_min < z < z_max")
+    z_bins: list[float] = param(
         [0.05, 0.1, 0.15, 0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6],
         help="redshift bin edges of the binned tables",
     )
-    lambda_bins: list[float] = param(  # noqa: RUF009 (param copies list defaults)
+    lambda_bins: list[float] = param(
         [20, 25, 30, 40, 50, 70, 100, 150, 300], help="richness bin edges"
     )
-    mass_bins: list[float] = param(  # noqa: RUF009 (param copies list defaults)
+    mass_bins: list[float] = param(
         [14.0, 14.1, 14.2, 14.3, 14.45, 14.6, 14.8, 15.0, 15.4],
         help="log10 M bin edges (Simet: M = 10^14.344 (lambda/40)^1.33)",
     )
@@ -340,8 +352,13 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     return data
 
 
-def _merge(base: dict[str, Any], top: Mapping[str, Any], source: str,
-           sources: dict[str, str], prefix: str = "") -> None:
+def _merge(
+    base: dict[str, Any],
+    top: Mapping[str, Any],
+    source: str,
+    sources: dict[str, str],
+    prefix: str = "",
+) -> None:
     """Merge `top` into `base` in place, recording where every leaf key came from."""
     for key, value in top.items():
         dotted = f"{prefix}{key}"
