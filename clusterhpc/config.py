@@ -313,6 +313,9 @@ class DetectConfig:
     images: str = param(
         "", help="image folder (+ <stem>.txt RA/Dec), cutout table (FILE, RA, DEC) or packed dir"
     )
+    splits: list[Literal["train", "valid", "test"]] = param(
+        ["train", "valid", "test"], help="splits to run on when detect.images is a packed dir"
+    )
     out: str = param("catalog.fits", help="output FITS catalogue")
     scale: float = param(0.0, ge=0, help="arcsec/px of images without one (0: prep.scale)")
     score_threshold: float = param(

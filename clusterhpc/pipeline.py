@@ -1,9 +1,10 @@
 """`clusterhpc run CONFIG`: the whole pipeline with one config, resumable stage by stage.
 
 simulate -> prep boxes -> prep empty -> prep pack -> prep anchors -> train -> evaluate ->
-detect. After a stage finishes, rank 0 stamps it with a fingerprint of the config values it
-depends on (`.stages/<name>.json` in the survey or run directory); a rerun skips stamped stages
-whose inputs did not change and whose outputs still check out, and reruns the rest (each stage
+detect (on the test cutouts, into `<run.dir>/detections.fits`). After a stage finishes,
+rank 0 stamps it with a fingerprint of the config values it depends on
+(`.stages/<name>.json` in the survey or run directory); a rerun skips stamped stages whose
+inputs did not change and whose outputs still check out, and reruns the rest (each stage
 resumes on its own: cutouts already rendered, shards already packed, the latest checkpoint).
 Under `mpirun -n N` / `srun` every rank runs every stage: MPI-parallel stages split their work
 over the ranks and training runs Horovod on the same ranks.
@@ -111,7 +112,27 @@ STAGES: tuple[PipelineStage, ...] = (
         (*SURVEY, "prep", "model", "train", "run", "evaluate"),
         _exists("metrics.json", "report.md", scope="run"),
     ),
+    PipelineStage(
+        "detect",
+        "clusterhpc.pipeline:detect_test_cutouts",
+        "run",
+        (*SURVEY, "prep", "model", "train", "run", "evaluate", "detect"),
+        _exists("detections.fits", scope="run"),
+    ),
 )
+
+
+def detect_test_cutouts(cfg: Config) -> int | None:
+    """`detect` on the packed test split, into `<run.dir>/detections.fits`."""
+    from clusterhpc.detect.stage import main as detect
+
+    test_only = dataclasses.replace(
+        cfg.detect,
+        images=str(packed_dir(cfg)),
+        splits=["test"],
+        out=str(run_dir(cfg) / "detections.fits"),
+    )
+    return detect(dataclasses.replace(cfg, detect=test_only))
 
 
 def _value(cfg: Config, dotted: str) -> object:

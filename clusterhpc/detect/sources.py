@@ -6,7 +6,7 @@
   of the image centre on two lines (the seed's empty-field format);
 - a cutout table (FITS/ECSV/CSV) with columns FILE, RA, DEC and optional SCALE (″/px), FILE
   relative to the table's folder;
-- a packed directory (with `index.json`): every image of every split.
+- a packed directory (with `index.json`): every image of the splits in `detect.splits`.
 
 Images are north-up, east-left, centred on (RA, Dec), as SDSS ImgCutout JPEGs.
 """
@@ -95,9 +95,10 @@ def from_table(path: Path, scale: float) -> Sources:
     )
 
 
-def from_packed(directory: Path) -> Sources:
+def from_packed(directory: Path, splits: list[str]) -> Sources:
     names, ra, dec, scale, packed = [], [], [], [], []
-    for split_name in read_index(directory)["splits"]:
+    available = read_index(directory)["splits"]
+    for split_name in (s for s in available if s in splits):
         split = PackedSplit(directory, split_name)
         names += [str(p) for p in split.column("path")]
         ra.append(split.column("ra"))
@@ -111,13 +112,13 @@ def _cat(parts: list[np.ndarray]) -> np.ndarray:
     return np.concatenate(parts).astype(np.float64) if parts else np.zeros(0)
 
 
-def open_sources(spec: str, scale: float) -> Sources:
+def open_sources(spec: str, scale: float, splits: list[str]) -> Sources:
     """The images named by `detect.images` (see the module docstring)."""
     if not spec:
         raise DataError("detect.images is not set: give an image folder, a table or packed dir")
     path = Path(spec)
     if path.is_dir() and (path / INDEX_NAME).exists():
-        return from_packed(path)
+        return from_packed(path, splits)
     if path.is_dir():
         return from_folder(path, scale)
     if path.is_file():

@@ -106,7 +106,7 @@ def main(cfg: Config) -> int:
     )
     if ev.recalibrate_bn:
         recalibrate_on_training_images(detector, train_cfg, ev.recalibrate_bn, d.batch_size)
-    sources = open_sources(d.images, d.scale or cfg.prep.scale)
+    sources = open_sources(d.images, d.scale or cfg.prep.scale, d.splits)
     mine = split_evenly(len(sources), comm.rank, comm.size)
     rows = detect_rows(detector, sources, range(mine.start, mine.stop), d.batch_size)
     parts = comm.gather(rows)

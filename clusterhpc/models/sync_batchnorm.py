@@ -16,7 +16,9 @@ def sync_batch_norm(name: str | None = None, momentum: float = 0.99):
     tf, keras = import_keras()
     import horovod.tensorflow as hvd
 
-    class SyncBatchNorm(keras.layers.BatchNormalization):
+    # Named like the Keras class on purpose: `.weights.h5` files key layers by their class
+    # name, so weights trained on N ranks then load into the plain model and back.
+    class BatchNormalization(keras.layers.BatchNormalization):
         def __init__(self, **kwargs) -> None:
             super().__init__(fused=False, **kwargs)
 
@@ -34,4 +36,4 @@ def sync_batch_norm(name: str | None = None, momentum: float = 0.99):
                 variance = tf.squeeze(variance, reduction_axes)
             return mean, variance
 
-    return SyncBatchNorm(name=name, momentum=momentum)
+    return BatchNormalization(name=name, momentum=momentum)

@@ -57,101 +57,110 @@ class YoloSpec:
         return tuple(self.input_size // s for s in STRIDES)
 
 
-def _conv(x, filters: int, kernel: int, spec: YoloSpec, downsample: bool = False):
-    _, keras = import_keras()
-    layers = keras.layers
-    if downsample:
-        x = layers.ZeroPadding2D(((1, 0), (1, 0)))(x)
-    x = layers.Conv2D(
-        filters,
-        kernel,
-        strides=2 if downsample else 1,
-        padding="valid" if downsample else "same",
-        use_bias=False,
-        kernel_regularizer=keras.regularizers.l2(spec.weight_decay),
-        kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
-    )(x)
-    x = _batch_norm(spec)(x)
-    return layers.LeakyReLU(alpha=spec.leaky_alpha)(x)
+class _Builder:
+    """Builds the layers with names that depend only on the architecture (conv_12, bn_12, ...):
+    weights saved by one process (or rank count, or sync/local batch norm) load in another."""
 
+    def __init__(self, spec: YoloSpec) -> None:
+        self.spec = spec
+        self.count: dict[str, int] = {}
+        _, self.keras = import_keras()
 
-def _batch_norm(spec: YoloSpec):
-    """Batch normalisation; synchronised across ranks under Horovod so that N ranks with batch
-    b compute exactly what one rank with batch N*b computes (small per-GPU batches)."""
-    _, keras = import_keras()
-    if spec.sync_batchnorm and rank_info().distributed:
-        from clusterhpc.models.sync_batchnorm import sync_batch_norm
+    def name(self, kind: str) -> str:
+        self.count[kind] = self.count.get(kind, 0) + 1
+        return f"{kind}_{self.count[kind]}"
 
-        return sync_batch_norm(
-            name=f"sync_bn_{keras.backend.get_uid('sync_bn')}", momentum=spec.bn_momentum
-        )
-    return keras.layers.BatchNormalization(momentum=spec.bn_momentum)
+    def channels(self, base: int) -> int:
+        return max(4, round(base * self.spec.width))
 
+    def conv(self, x, filters: int, kernel: int, downsample: bool = False):
+        layers, spec = self.keras.layers, self.spec
+        if downsample:
+            x = layers.ZeroPadding2D(((1, 0), (1, 0)), name=self.name("pad"))(x)
+        x = layers.Conv2D(
+            filters,
+            kernel,
+            strides=2 if downsample else 1,
+            padding="valid" if downsample else "same",
+            use_bias=False,
+            kernel_regularizer=self.keras.regularizers.l2(spec.weight_decay),
+            kernel_initializer=self.keras.initializers.RandomNormal(stddev=0.01),
+            name=self.name("conv"),
+        )(x)
+        x = self.batch_norm()(x)
+        return layers.LeakyReLU(alpha=spec.leaky_alpha, name=self.name("leaky"))(x)
 
-def _residual(x, filters: int, spec: YoloSpec):
-    _, keras = import_keras()
-    shortcut = x
-    x = _conv(x, filters // 2, 1, spec)
-    x = _conv(x, filters, 3, spec)
-    return keras.layers.Add()([shortcut, x])
+    def batch_norm(self):
+        """Batch normalisation; synchronised across ranks under Horovod so that N ranks with
+        batch b compute exactly what one rank with batch N*b computes (small per-GPU batches)."""
+        name, momentum = self.name("bn"), self.spec.bn_momentum
+        if self.spec.sync_batchnorm and rank_info().distributed:
+            from clusterhpc.models.sync_batchnorm import sync_batch_norm
 
+            return sync_batch_norm(name=name, momentum=momentum)
+        return self.keras.layers.BatchNormalization(momentum=momentum, name=name)
 
-def _channels(base: int, spec: YoloSpec) -> int:
-    return max(4, round(base * spec.width))
+    def residual(self, x, filters: int):
+        shortcut = x
+        x = self.conv(x, filters // 2, 1)
+        x = self.conv(x, filters, 3)
+        return self.keras.layers.Add(name=self.name("add"))([shortcut, x])
 
+    def backbone(self, inputs):
+        """Feature maps at strides 8, 16 and 32."""
+        spec = self.spec
+        if spec.backbone not in BACKBONE_DEPTHS:
+            raise ValueError(
+                f"unknown backbone {spec.backbone!r}; expected {sorted(BACKBONE_DEPTHS)}"
+            )
+        x = self.conv(inputs, self.channels(32), 3)
+        routes = []
+        for stage, depth in enumerate(BACKBONE_DEPTHS[spec.backbone]):
+            filters = self.channels(64 * 2**stage)
+            x = self.conv(x, filters, 3, downsample=True)
+            for _ in range(depth):
+                x = self.residual(x, filters)
+            routes.append(x)
+        return routes[2], routes[3], routes[4]
 
-def backbone(inputs, spec: YoloSpec):
-    """Feature maps at strides 8, 16 and 32."""
-    if spec.backbone not in BACKBONE_DEPTHS:
-        raise ValueError(f"unknown backbone {spec.backbone!r}; expected {sorted(BACKBONE_DEPTHS)}")
-    x = _conv(inputs, _channels(32, spec), 3, spec)
-    routes = []
-    for stage, depth in enumerate(BACKBONE_DEPTHS[spec.backbone]):
-        filters = _channels(64 * 2**stage, spec)
-        x = _conv(x, filters, 3, spec, downsample=True)
-        for _ in range(depth):
-            x = _residual(x, filters, spec)
-        routes.append(x)
-    return routes[2], routes[3], routes[4]
+    def head_block(self, x, filters: int):
+        for kernel in (1, 3, 1, 3, 1):
+            x = self.conv(x, filters if kernel == 1 else 2 * filters, kernel)
+        return x
 
+    def output(self, x, filters: int, grid: int, name: str):
+        layers, spec = self.keras.layers, self.spec
+        x = self.conv(x, 2 * filters, 3)
+        x = layers.Conv2D(
+            ANCHORS_PER_SCALE * spec.channels_per_anchor,
+            1,
+            kernel_regularizer=self.keras.regularizers.l2(spec.weight_decay),
+            kernel_initializer=self.keras.initializers.RandomNormal(stddev=0.01),
+            name=self.name("conv_out"),
+        )(x)
+        shape = (grid, grid, ANCHORS_PER_SCALE, spec.channels_per_anchor)
+        x = layers.Reshape(shape, name=self.name("reshape"))(x)
+        return layers.Activation("linear", dtype="float32", name=name)(x)
 
-def _head_block(x, filters: int, spec: YoloSpec):
-    for kernel in (1, 3, 1, 3, 1):
-        x = _conv(x, filters if kernel == 1 else 2 * filters, kernel, spec)
-    return x
-
-
-def _output(x, filters: int, grid: int, spec: YoloSpec, name: str):
-    _, keras = import_keras()
-    x = _conv(x, 2 * filters, 3, spec)
-    x = keras.layers.Conv2D(
-        ANCHORS_PER_SCALE * spec.channels_per_anchor,
-        1,
-        kernel_regularizer=keras.regularizers.l2(spec.weight_decay),
-        kernel_initializer=keras.initializers.RandomNormal(stddev=0.01),
-    )(x)
-    x = keras.layers.Reshape((grid, grid, ANCHORS_PER_SCALE, spec.channels_per_anchor))(x)
-    return keras.layers.Activation("linear", dtype="float32", name=name)(x)
+    def upsample_concat(self, x, route, filters: int):
+        layers = self.keras.layers
+        x = self.conv(x, filters, 1)
+        x = layers.UpSampling2D(2, name=self.name("upsample"))(x)
+        return layers.Concatenate(name=self.name("concat"))([x, route])
 
 
 def build_yolo(spec: YoloSpec):
     """The detector: image in [0, 1] of shape (S, S, 3) -> raw maps [stride 8, 16, 32]."""
     if spec.input_size % STRIDES[-1]:
         raise ValueError(f"input size {spec.input_size} is not a multiple of {STRIDES[-1]}")
-    _, keras = import_keras()
-    layers = keras.layers
-    inputs = keras.Input((spec.input_size, spec.input_size, 3), name="image")
-    route_s, route_m, x = backbone(inputs, spec)
+    b = _Builder(spec)
+    inputs = b.keras.Input((spec.input_size, spec.input_size, 3), name="image")
+    route_s, route_m, x = b.backbone(inputs)
     grid_s, grid_m, grid_l = spec.grid_sizes()
-
-    x = _head_block(x, _channels(512, spec), spec)
-    large = _output(x, _channels(512, spec), grid_l, spec, "raw_stride32")
-    x = _conv(x, _channels(256, spec), 1, spec)
-    x = layers.Concatenate()([layers.UpSampling2D(2)(x), route_m])
-    x = _head_block(x, _channels(256, spec), spec)
-    medium = _output(x, _channels(256, spec), grid_m, spec, "raw_stride16")
-    x = _conv(x, _channels(128, spec), 1, spec)
-    x = layers.Concatenate()([layers.UpSampling2D(2)(x), route_s])
-    x = _head_block(x, _channels(128, spec), spec)
-    small = _output(x, _channels(128, spec), grid_s, spec, "raw_stride8")
-    return keras.Model(inputs, [small, medium, large], name=f"yolov3_{spec.backbone}")
+    x = b.head_block(x, b.channels(512))
+    large = b.output(x, b.channels(512), grid_l, "raw_stride32")
+    x = b.head_block(b.upsample_concat(x, route_m, b.channels(256)), b.channels(256))
+    medium = b.output(x, b.channels(256), grid_m, "raw_stride16")
+    x = b.head_block(b.upsample_concat(x, route_s, b.channels(128)), b.channels(128))
+    small = b.output(x, b.channels(128), grid_s, "raw_stride8")
+    return b.keras.Model(inputs, [small, medium, large], name=f"yolov3_{spec.backbone}")

@@ -6,6 +6,7 @@ with), not from the config the caller evaluates with, so a run can score any sur
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -74,7 +75,8 @@ class Detector:
         from clusterhpc.paths import anchors_path
 
         tf, _ = import_keras()
-        self.spec = yolo_spec(train_cfg)
+        # Inference (and batch-norm recalibration) works per rank: no synchronised statistics.
+        self.spec = dataclasses.replace(yolo_spec(train_cfg), sync_batchnorm=False)
         self.anchors = read_anchors(anchors_path(train_cfg)) * self.spec.input_size
         self.value_names = (
             tuple(train_cfg.model.regression) if self.spec.head == "regression" else ()

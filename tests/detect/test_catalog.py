@@ -48,9 +48,9 @@ def test_duplicates_on_overlapping_cutouts_are_merged() -> None:
 def test_folder_sources_need_sidecars(tmp_path) -> None:
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
     (tmp_path / "a.txt").write_text("150.0\n2.0\n")
-    sources = open_sources(str(tmp_path), 0.4)
+    sources = open_sources(str(tmp_path), 0.4, ["test"])
     assert sources.names == ["a.png"] and sources.ra[0] == 150.0 and sources.scale[0] == 0.4
     assert sources.image(0).shape == (8, 8, 3)
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "b.jpeg")
     with pytest.raises(DataError, match=r"b\.txt"):
-        open_sources(str(tmp_path), 0.4)
+        open_sources(str(tmp_path), 0.4, ["test"])

@@ -143,3 +143,17 @@ def test_postprocess_recovers_boxes_in_image_pixels():
     assert len(det.boxes) == 1  # 4 responsible anchors, merged by NMS
     np.testing.assert_allclose(det.boxes[0], boxes[0] * 2, atol=0.05)
     assert det.scores[0] > 0.99
+
+
+def test_layer_names_do_not_depend_on_earlier_models(tmp_path):
+    from clusterhpc.models.yolo import build_yolo
+
+    spec = YoloSpec(64, backbone="tiny", width=0.25)
+    first = build_yolo(spec)
+    build_yolo(YoloSpec(64, backbone="tiny", width=0.5))
+    second = build_yolo(spec)
+    assert [layer.name for layer in first.layers] == [layer.name for layer in second.layers]
+    first.save_weights(str(tmp_path / "w.weights.h5"))
+    second.load_weights(str(tmp_path / "w.weights.h5"))
+    for a, b in zip(first.weights, second.weights, strict=True):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
