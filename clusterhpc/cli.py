@@ -31,59 +31,107 @@ class Stage:
 
 # Top-level stages that take a CONFIG. Added by the issues that build them.
 STAGES: tuple[Stage, ...] = (
-    Stage("run", "the whole pipeline: simulate, prep, pack, anchors, train, evaluate (resumable)",
-          "clusterhpc.pipeline:main"),
-    Stage("simulate", "write a mock SDSS-like survey (catalogues, cutouts) into data.root",
-          "clusterhpc.simulate.stage:main"),
-    Stage("train", "train the model (Horovod data-parallel, checkpoint + resume)",
-          "clusterhpc.train.stage:main"),
-    Stage("evaluate", "completeness, purity, mAP (binned in z, richness, mass), plots, report",
-          "clusterhpc.evaluate.stage:main"),
-    Stage("detect", "run a trained detector over cutouts -> FITS cluster catalogue on the sky",
-          "clusterhpc.detect.stage:main"),
+    Stage(
+        "run",
+        "the whole pipeline: simulate, prep, pack, anchors, train, evaluate (resumable)",
+        "clusterhpc.pipeline:main",
+    ),
+    Stage(
+        "config",
+        "print the resolved config: every key, its value and what it means",
+        "clusterhpc.show_config:main",
+    ),
+    Stage(
+        "simulate",
+        "write a mock SDSS-like survey (catalogues, cutouts) into data.root",
+        "clusterhpc.simulate.stage:main",
+    ),
+    Stage(
+        "train",
+        "train the model (Horovod data-parallel, checkpoint + resume)",
+        "clusterhpc.train.stage:main",
+    ),
+    Stage(
+        "evaluate",
+        "completeness, purity, mAP (binned in z, richness, mass), plots, report",
+        "clusterhpc.evaluate.stage:main",
+    ),
+    Stage(
+        "detect",
+        "run a trained detector over cutouts -> FITS cluster catalogue on the sky",
+        "clusterhpc.detect.stage:main",
+    ),
 )
 # `clusterhpc prep <name> CONFIG`
 PREP_STAGES: tuple[Stage, ...] = (
-    Stage("boxes", "bounding boxes and YOLO labels from redMaPPer members (MPI-parallel)",
-          "clusterhpc.prep.boxes_stage:main"),
-    Stage("empty", "empty-field positions inside the survey footprint (MPI-parallel)",
-          "clusterhpc.prep.empty_stage:main"),
-    Stage("pack", "pack cutouts, boxes and member catalogues into HDF5 shards (MPI-parallel)",
-          "clusterhpc.prep.pack_stage:main"),
-    Stage("verify", "check every packed shard (checksums, counts, images)",
-          "clusterhpc.prep.verify_stage:main"),
-    Stage("anchors", "YOLO anchors by k-means (1 - IoU) on the packed training boxes",
-          "clusterhpc.prep.anchors_stage:main"),
+    Stage(
+        "boxes",
+        "bounding boxes and YOLO labels from redMaPPer members (MPI-parallel)",
+        "clusterhpc.prep.boxes_stage:main",
+    ),
+    Stage(
+        "empty",
+        "empty-field positions inside the survey footprint (MPI-parallel)",
+        "clusterhpc.prep.empty_stage:main",
+    ),
+    Stage(
+        "pack",
+        "pack cutouts, boxes and member catalogues into HDF5 shards (MPI-parallel)",
+        "clusterhpc.prep.pack_stage:main",
+    ),
+    Stage(
+        "verify",
+        "check every packed shard (checksums, counts, images)",
+        "clusterhpc.prep.verify_stage:main",
+    ),
+    Stage(
+        "anchors",
+        "YOLO anchors by k-means (1 - IoU) on the packed training boxes",
+        "clusterhpc.prep.anchors_stage:main",
+    ),
 )
 
 
 def _add_config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("config", metavar="CONFIG", help="YAML config file (configs/*.yaml)")
-    parser.add_argument("overrides", nargs="*", metavar="key.sub=value",
-                        help="override config values, e.g. train.epochs=3 data.root=/scratch/x")
+    parser.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="key.sub=value",
+        help="override config values, e.g. train.epochs=3 data.root=/scratch/x",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="clusterhpc",
         description="Find galaxy clusters and measure their redshift and richness with deep "
-                    "learning, from a laptop to many GPU nodes.")
+        "learning, from a laptop to many GPU nodes.",
+    )
     parser.add_argument("--version", action="version", version=f"clusterhpc {__version__}")
-    parser.add_argument("--log-level", default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    parser.add_argument("--log-all-ranks", action="store_true",
-                        help="log and show progress on every MPI/Horovod rank, not only rank 0")
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
+    parser.add_argument(
+        "--log-all-ranks",
+        action="store_true",
+        help="log and show progress on every MPI/Horovod rank, not only rank 0",
+    )
     sub = parser.add_subparsers(dest="stage", metavar="STAGE", required=True)
-    sub.add_parser("doctor", help="check the installation (TensorFlow, Horovod, MPI, Slurm, ...)",
-                   description="Report what works on this machine and how to fix what does not.")
+    sub.add_parser(
+        "doctor",
+        help="check the installation (TensorFlow, Horovod, MPI, Slurm, ...)",
+        description="Report what works on this machine and how to fix what does not.",
+    )
     for stage in STAGES:
         _add_config_args(sub.add_parser(stage.name, help=stage.help, description=stage.help))
     if PREP_STAGES:
         prep = sub.add_parser("prep", help="preprocessing stages (MPI-parallel)")
         prep_sub = prep.add_subparsers(dest="prep_stage", metavar="PREP_STAGE", required=True)
         for stage in PREP_STAGES:
-            _add_config_args(prep_sub.add_parser(stage.name, help=stage.help,
-                                                 description=stage.help))
+            _add_config_args(
+                prep_sub.add_parser(stage.name, help=stage.help, description=stage.help)
+            )
     return parser
 
 

@@ -113,3 +113,14 @@ def test_resolved_config_round_trips(tmp_path):
     again = load_config(written)
     assert again == cfg
     assert yaml.safe_load(written.read_text())["seed"] == 11
+
+
+def test_printed_config_documents_every_key_and_loads_back(tmp_path, capsys):
+    from clusterhpc.cli import main
+
+    assert main(["config", str(CONFIGS / "quickstart.yaml"), "seed=5"]) == 0
+    printed = capsys.readouterr().out
+    assert "seed: 5" in printed and "# master random seed" in printed
+    assert "  epochs: 12" in printed
+    again = load_config(write(tmp_path, printed, "printed.yaml"))
+    assert again == load_config(CONFIGS / "quickstart.yaml", ["seed=5"])
