@@ -14,7 +14,7 @@ from clusterhpc.hpc.env import rank_info
 from clusterhpc.io.atomic import atomic_write_text
 from clusterhpc.log import get_logger
 from clusterhpc.paths import run_dir
-from clusterhpc.train.signals import EXIT_REQUEUE
+from clusterhpc.train.signals import EXIT_REQUEUE, StopRequest
 from clusterhpc.train.tasks import make_task
 from clusterhpc.train.trainer import Trainer
 
@@ -22,11 +22,13 @@ log = get_logger("train")
 
 
 def main(cfg: Config) -> int:
+    stop = StopRequest()
+    stop.install()  # before TensorFlow loads: a warning signal during start-up is not fatal
     directory = run_dir(cfg)
     root = rank_info().is_root
     if root:
         write_resolved(cfg, directory)
-    result = Trainer(make_task(cfg), cfg.train, directory, cfg.seed).fit()
+    result = Trainer(make_task(cfg), cfg.train, directory, cfg.seed).fit(stop)
     if root:
         summary = {**dataclasses.asdict(result), "ranks": rank_info().size}
         atomic_write_text(directory / "train_summary.json", json.dumps(summary, indent=1))

@@ -140,17 +140,24 @@ class Trainer:
             log.info("checkpoint %s (%s)", path, reason)
         self.backend.barrier()
 
-    def fit(self) -> TrainResult:
-        """Train to `epochs`, or until a stop signal (then status 'interrupted')."""
+    def fit(self, stop: StopRequest | None = None) -> TrainResult:
+        """Train to `epochs`, or until a stop signal (then status 'interrupted').
+
+        `stop` may have been installed earlier (before TensorFlow loads) so that a signal
+        arriving during start-up is not fatal; it is then honoured before the first step."""
+        if stop is None:
+            stop = StopRequest()
+            stop.install()
         self._setup()
         logger = _RunLogger(self.run_dir, self.is_root, self.global_step)
-        stop = StopRequest()
-        stop.install()
         images, seconds, steps_run = 0, 0.0, 0
         last: dict[str, float] = {}
         try:
             while int(self.epoch) < self.settings.epochs:
                 epoch, start = int(self.epoch), int(self.step_in_epoch)
+                if self.backend.any(stop.requested):
+                    self._save(f"signal {stop.received or 'on another rank'} before step")
+                    return TrainResult("interrupted", epoch, self.global_step, 0.0, last)
                 sums: dict[str, float] = {}
                 n_steps = 0
                 batches = self.task.train_batches(

@@ -109,3 +109,19 @@ def test_sigterm_checkpoints_then_resume_matches_uninterrupted_run(survey, tmp_p
     assert ref.keys() == got.keys()
     for name in ref:
         np.testing.assert_allclose(got[name], ref[name], rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+def test_signal_during_start_up_checkpoints_before_the_first_step(survey, tmp_path):
+    from clusterhpc.train.signals import StopRequest
+    from clusterhpc.train.tasks import make_task
+    from clusterhpc.train.trainer import Trainer
+
+    cfg = train_config(survey, tmp_path / "run")
+    stop = StopRequest()
+    stop.install()
+    os.kill(os.getpid(), signal.SIGUSR1)  # e.g. Slurm's warning while TensorFlow loads
+    result = Trainer(make_task(cfg), cfg.train, tmp_path / "run", cfg.seed).fit(stop)
+    assert result.status == "interrupted" and result.global_step == 0
+    assert (tmp_path / "run" / "checkpoints" / "checkpoint").exists()
+    resumed = Trainer(make_task(cfg), cfg.train, tmp_path / "run", cfg.seed).fit()
+    assert resumed.status == "finished" and resumed.epochs_done == cfg.train.epochs
