@@ -23,6 +23,9 @@ __all__ = ["Config", "ConfigError", "load_config", "parse_overrides", "write_res
 @dataclass
 class DataConfig:
     root: str = param("data/quickstart", help="survey directory (catalog.fits, members.fits, ...)")
+    simulated: bool = param(
+        True, help="the survey is the mock one `simulate` writes (false: real files, never touched)"
+    )
 
 
 @dataclass

@@ -171,6 +171,9 @@ def main(cfg: Config) -> int:
     comm = get_comm()
     timings: dict[str, float] = {}
     for stage in STAGES:
+        if stage.name == "simulate" and not cfg.data.simulated:
+            log.info("== simulate: data.simulated is false, using the files in %s", survey_dir(cfg))
+            continue
         done = comm.bcast(is_done(cfg, stage) if comm.is_root else None)
         if done:
             log.info("== %s: up to date, skipped", stage.name)

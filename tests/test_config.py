@@ -19,7 +19,7 @@ def write(tmp_path: Path, text: str, name: str = "c.yaml") -> Path:
 
 
 def test_pinned_configs_load():
-    for name in ("quickstart.yaml", "tiny.yaml"):
+    for name in ("quickstart.yaml", "tiny.yaml", "sdss_yolo.yaml"):
         cfg = load_config(CONFIGS / name)
         assert isinstance(cfg, Config)
     assert load_config(CONFIGS / "tiny.yaml").data.root == "data/tiny"

@@ -98,6 +98,11 @@ def _check(sim: SimulateConfig) -> None:
 
 def main(cfg: Config) -> int:
     comm = get_comm()
+    if not cfg.data.simulated:
+        raise ConfigError(
+            f"data.simulated is false: {cfg.data.root} holds real survey files, which simulate "
+            "would overwrite; point data.root at another directory and set data.simulated=true"
+        )
     sim = cfg.simulate
     _check(sim)
     root = Path(cfg.data.root)

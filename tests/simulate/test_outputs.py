@@ -14,7 +14,7 @@ import pytest
 from astropy.io import fits
 from PIL import Image
 
-from clusterhpc.config import load_config
+from clusterhpc.config import ConfigError, load_config
 from clusterhpc.simulate.mangle import rasterise, read_ply
 from clusterhpc.simulate.stage import main as simulate
 from clusterhpc.sky.footprint import Footprint
@@ -212,3 +212,12 @@ def test_full_scale_catalogue_only_is_fast(tmp_path):
     assert len(cat) == 26000
     assert Footprint.read(tmp_path / "footprint.fits").contains(cat["RA"], cat["DEC"]).all()
     assert 1.0e6 < len(fits.getdata(tmp_path / "members.fits", 1)) < 1.5e6
+
+
+def test_simulate_refuses_to_write_over_real_survey_files(tmp_path):
+    real = tmp_path / "sdss"
+    real.mkdir()
+    (real / "catalog.fits").write_bytes(b"the real redMaPPer catalogue")
+    with pytest.raises(ConfigError, match="data.simulated is false"):
+        simulate(tiny_config(real, "data.simulated=false"))
+    assert (real / "catalog.fits").read_bytes() == b"the real redMaPPer catalogue"
