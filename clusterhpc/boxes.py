@@ -29,26 +29,31 @@ def area(boxes: np.ndarray) -> np.ndarray:
     )
 
 
-def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU matrix (len(a), len(b)) of xyxy boxes."""
-    a, b = np.asarray(a, np.float64)[:, None], np.asarray(b, np.float64)[None]
-    lo = np.maximum(a[..., :2], b[..., :2])
-    hi = np.minimum(a[..., 2:], b[..., 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=-1)
-    union = area(a) + area(b) - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-
-
-def pairwise_giou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Generalised IoU matrix (Rezatofighi et al. 2019): IoU − (hull − union) / hull."""
+def _pairwise_terms(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Intersection, union and enclosing-box (hull) areas for every pair of xyxy boxes."""
     a, b = np.asarray(a, np.float64)[:, None], np.asarray(b, np.float64)[None]
     lo = np.maximum(a[..., :2], b[..., :2])
     hi = np.minimum(a[..., 2:], b[..., 2:])
     inter = np.prod(np.clip(hi - lo, 0, None), axis=-1)
     union = area(a) + area(b) - inter
     hull = np.prod(np.maximum(a[..., 2:], b[..., 2:]) - np.minimum(a[..., :2], b[..., :2]), -1)
-    iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
-    return iou - np.where(hull > 0, (hull - union) / np.where(hull > 0, hull, 1), 0.0)
+    return inter, union, hull
+
+
+def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
+    return np.where(den > 0, num / np.where(den > 0, den, 1), 0.0)
+
+
+def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix (len(a), len(b)) of xyxy boxes."""
+    inter, union, _ = _pairwise_terms(a, b)
+    return _ratio(inter, union)
+
+
+def pairwise_giou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Generalised IoU matrix (Rezatofighi et al. 2019): IoU − (hull − union) / hull."""
+    inter, union, hull = _pairwise_terms(a, b)
+    return _ratio(inter, union) - _ratio(hull - union, hull)
 
 
 def shape_iou(wh_a: np.ndarray, wh_b: np.ndarray) -> np.ndarray:
@@ -63,9 +68,3 @@ def clip(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
     boxes[..., 0::2] = np.clip(boxes[..., 0::2], 0, width)
     boxes[..., 1::2] = np.clip(boxes[..., 1::2], 0, height)
     return boxes
-
-
-def inside_fraction(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
-    """Fraction of each box's area that lies inside the image [0, width] x [0, height]."""
-    full = area(boxes)
-    return np.where(full > 0, area(clip(boxes, width, height)) / np.where(full > 0, full, 1), 0.0)

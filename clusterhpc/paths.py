@@ -25,7 +25,3 @@ def anchors_path(cfg: Config) -> Path:
 
 def run_dir(cfg: Config) -> Path:
     return Path(cfg.run.dir)
-
-
-def checkpoint_dir(cfg: Config) -> Path:
-    return run_dir(cfg) / "checkpoints"

@@ -22,6 +22,7 @@ from PIL import Image
 from clusterhpc.data.packed import INDEX_NAME, PackedSplit, read_index
 from clusterhpc.errors import DataError
 from clusterhpc.io.cutouts import read_cutout_table
+from clusterhpc.io.sidecars import images_with_positions
 
 IMAGE_SUFFIXES = (".jpeg", ".jpg", ".png")
 
@@ -54,30 +55,20 @@ class Sources:
 
 
 def from_folder(folder: Path, scale: float) -> Sources:
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    ra, dec, missing = [], [], []
-    for path in files:
-        sidecar = path.with_suffix(".txt")
-        try:
-            pos = np.loadtxt(sidecar, dtype=np.float64).ravel()
-        except (OSError, ValueError):
-            pos = np.zeros(0)
-        if pos.size != 2:
-            missing.append(sidecar.name)
-            continue
-        ra.append(pos[0])
-        dec.append(pos[1])
+    images = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    files, ra, dec, missing = images_with_positions(images)
     if missing:
+        names = ", ".join(p.with_suffix(".txt").name for p in missing[:3])
         raise DataError(
             f"{folder}: {len(missing)} image(s) without a sidecar RA/Dec file, e.g. "
-            f"{', '.join(missing[:3])} (expected two numbers: RA and Dec in degrees)"
+            f"{names} (expected two numbers: RA and Dec in degrees)"
         )
     if not files:
         raise DataError(f"{folder}: no JPEG/PNG images")
     return Sources(
         names=[p.name for p in files],
-        ra=np.array(ra),
-        dec=np.array(dec),
+        ra=ra,
+        dec=dec,
         scale=np.full(len(files), scale),
         files=files,
     )

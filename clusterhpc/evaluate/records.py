@@ -12,10 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from clusterhpc.data.packed import PackedSplit
-
-
-def _offsets(counts: np.ndarray) -> np.ndarray:
-    return np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+from clusterhpc.ragged import offsets_from_counts, take
 
 
 @dataclass(frozen=True)
@@ -50,7 +47,7 @@ class Truth:
         boxes = np.concatenate([s.boxes for s in shards]) if shards else np.zeros((0, 4))
         meta_names = ("id", "ra", "dec", "z", "lam", "empty", "pixscale", "path")
         return cls(
-            offsets=_offsets(np.asarray(counts, np.int64)),
+            offsets=offsets_from_counts(np.asarray(counts, np.int64)),
             boxes=boxes.astype(np.float64),
             weight=fields["weight"].astype(np.float64),
             z=fields["z"].astype(np.float64),
@@ -63,10 +60,9 @@ class Truth:
 
     def take(self, images: np.ndarray) -> Truth:
         """The truth of the listed images, in that order."""
-        parts = [np.arange(self.offsets[i], self.offsets[i + 1]) for i in images]
-        rows = np.concatenate(parts).astype(int) if parts else np.zeros(0, int)
+        rows, offsets = take(self.offsets, images)
         return Truth(
-            offsets=_offsets(np.array([len(p) for p in parts], np.int64)),
+            offsets=offsets,
             boxes=self.boxes[rows],
             weight=self.weight[rows],
             z=self.z[rows],
@@ -135,7 +131,7 @@ class Predictions:
             return np.concatenate(rows) if rows else np.zeros(shape)
 
         return cls(
-            offsets=_offsets(np.array([len(s) for s in scores], np.int64)),
+            offsets=offsets_from_counts(np.array([len(s) for s in scores], np.int64)),
             boxes=cat(boxes, 4),
             scores=cat(scores, None),
             values=cat(values, n_val),
@@ -156,10 +152,9 @@ class Predictions:
 
     def take(self, images: np.ndarray) -> Predictions:
         """The predictions of the listed images, in that order."""
-        parts = [np.arange(self.offsets[i], self.offsets[i + 1]) for i in images]
-        rows = np.concatenate(parts).astype(int) if parts else np.zeros(0, int)
+        rows, offsets = take(self.offsets, images)
         return Predictions(
-            offsets=_offsets(np.array([len(p) for p in parts], np.int64)),
+            offsets=offsets,
             boxes=self.boxes[rows],
             scores=self.scores[rows],
             values=self.values[rows],

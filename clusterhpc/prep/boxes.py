@@ -25,6 +25,7 @@ from clusterhpc.io.cutouts import Cutouts
 from clusterhpc.io.redmapper import Clusters, MemberGroups, Members
 from clusterhpc.log import progress
 from clusterhpc.prep.overlaps import covered_fractions
+from clusterhpc.ragged import segment_positions
 from clusterhpc.sky.geometry import ARCSEC, angle_to_chord, chord_to_angle, unit_vectors
 from clusterhpc.sky.projection import Projection, to_pixels
 
@@ -66,13 +67,6 @@ class BoxTable:
 
     def corners(self) -> np.ndarray:
         return np.column_stack([self.x1, self.y1, self.x2, self.y2])
-
-
-def segment_positions(start: np.ndarray, count: np.ndarray) -> np.ndarray:
-    """Concatenation of arange(start[k], start[k] + count[k]) over k, without a Python loop."""
-    count = np.asarray(count, dtype=np.int64)
-    offsets = np.cumsum(count) - count
-    return np.repeat(np.asarray(start, dtype=np.int64) - offsets, count) + np.arange(count.sum())
 
 
 class MemberIndex:

@@ -29,8 +29,9 @@ from clusterhpc.io.cutouts import Cutouts, cluster_cutouts, read_cutout_table
 from clusterhpc.io.labels import LabelLine, write_labels
 from clusterhpc.io.redmapper import Clusters, group_members, read_clusters, read_members
 from clusterhpc.log import get_logger
+from clusterhpc.paths import prep_dir
 from clusterhpc.prep.boxes import BoxRules, BoxTable, MemberIndex, compute_boxes
-from clusterhpc.prep.outputs import output_dir, survey_path, write_fits_tables, write_json
+from clusterhpc.prep.outputs import survey_path, write_fits_tables, write_json
 from clusterhpc.prep.plots import plot_overlaps
 from clusterhpc.prep.split import SPLITS, assign_splits
 from clusterhpc.typed_dict import ConfigError
@@ -85,7 +86,7 @@ def main(cfg: Config) -> int:
         log.warning(
             "%d clusters have no members: they get no box", report["clusters_without_members"]
         )
-    out = output_dir(cfg)
+    out = prep_dir(cfg)
     report |= write_outputs(cfg, out, clusters, cut, table)
     report["seconds"] = {"read": round(t_read, 3), "boxes": round(t_boxes, 3), "ranks": comm.size}
     write_json(out / "boxes_report.json", report)

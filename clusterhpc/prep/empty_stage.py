@@ -27,9 +27,11 @@ from clusterhpc.errors import DataError
 from clusterhpc.hpc.mpi import get_comm
 from clusterhpc.io.labels import LabelLine, write_labels
 from clusterhpc.io.redmapper import read_clusters
+from clusterhpc.io.sidecars import images_with_positions
 from clusterhpc.log import get_logger
+from clusterhpc.paths import prep_dir
 from clusterhpc.prep.empty_fields import EmptyRules, accept, choose_empty_fields
-from clusterhpc.prep.outputs import output_dir, survey_path, write_fits_tables, write_json
+from clusterhpc.prep.outputs import survey_path, write_fits_tables, write_json
 from clusterhpc.prep.plots import plot_footprint
 from clusterhpc.sky.footprint import Footprint
 from clusterhpc.sky.geometry import unit_vectors
@@ -40,20 +42,8 @@ log = get_logger("prep.empty")
 
 def existing_images(folder: Path) -> tuple[list[str], np.ndarray, np.ndarray, int]:
     """Images `*.jpeg` in `folder` with their sidecar position; also the count without one."""
-    paths, ra, dec, missing = [], [], [], 0
-    for image in sorted(folder.glob("*.jpeg")):
-        sidecar = image.with_suffix(".txt")
-        try:
-            pos = np.loadtxt(sidecar, dtype=np.float64).ravel()
-        except (OSError, ValueError):
-            pos = np.zeros(0)
-        if pos.size != 2:
-            missing += 1
-            continue
-        paths.append(str(image.resolve()))
-        ra.append(pos[0])
-        dec.append(pos[1])
-    return paths, np.asarray(ra, dtype=np.float64), np.asarray(dec, dtype=np.float64), missing
+    found, ra, dec, missing = images_with_positions(sorted(folder.glob("*.jpeg")))
+    return [str(p.resolve()) for p in found], ra, dec, len(missing)
 
 
 def main(cfg: Config) -> int:
@@ -82,7 +72,7 @@ def main(cfg: Config) -> int:
     if chosen is None:
         return 0
     seconds = time.perf_counter() - t0
-    out = output_dir(cfg)
+    out = prep_dir(cfg)
     table = Table(
         {
             "NAME": np.array([f"E{i:06d}" for i in range(len(chosen))]),

@@ -13,11 +13,6 @@ from clusterhpc.config import Config
 from clusterhpc.io.atomic import atomic_path, atomic_write_text
 
 
-def output_dir(cfg: Config) -> Path:
-    """`prep.out`, or `<data.root>/prep` when it is empty."""
-    return Path(cfg.prep.out) if cfg.prep.out else Path(cfg.data.root) / "prep"
-
-
 def survey_path(cfg: Config, name: str) -> Path:
     """A path from the config: absolute as given, relative ones under `data.root`."""
     path = Path(name)
