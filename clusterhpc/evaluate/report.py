@@ -19,9 +19,26 @@ def _err(err: list[float | None]) -> str:
     return "" if None in err else f" [{100 * err[0]:.1f}, {100 * err[1]:.1f}]"
 
 
+def _model_sentence(m: dict) -> str:
+    model = m.get("model")
+    if not model:
+        return ""
+    text = (
+        f"The model is a {model['kind'].upper()} ({model['backbone']}, width "
+        f"{model['width']:g}, {model['head']} head, {model['input_size']} px input) trained "
+        f"for {model['epochs']} epochs with batch {model['batch_size']} per rank"
+    )
+    if model.get("steps"):
+        text += (
+            f" ({model['steps']} steps on {model['ranks']} rank(s), "
+            f"{model['images_per_second']:.0f} images/s)"
+        )
+    return text + ". "
+
+
 def summary_paragraph(m: dict) -> str:
     p = m["protocol"]
-    return (
+    return _model_sentence(m) + (
         f"On the **{p['reported_on']}** images of `{p['survey']}` "
         f"({m['n_images']} images, {m['n_empty_fields']} empty fields), the detector of "
         f"`{p['run']}` finds **{_pct(m['completeness'])}** of the {m['n_truth']} clusters with "

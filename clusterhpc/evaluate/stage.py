@@ -16,6 +16,7 @@ and `plots/` into `evaluate.out` (or `<run.dir>`).
 from __future__ import annotations
 
 import json
+import os
 import time
 from pathlib import Path
 
@@ -288,6 +289,30 @@ def _json_safe(value):
     return value
 
 
+def model_summary(train_cfg: Config, run: Path) -> dict:
+    """What was trained and how, for the report: architecture, schedule, throughput."""
+    m, t = train_cfg.model, train_cfg.train
+    summary = {
+        "kind": m.kind,
+        "backbone": m.backbone,
+        "width": m.width,
+        "head": m.head,
+        "input_size": m.input_size,
+        "epochs": t.epochs,
+        "batch_size": t.batch_size,
+        "lr_init": t.lr_init,
+    }
+    trained = run / "train_summary.json"
+    if trained.exists():
+        done = json.loads(trained.read_text())
+        summary |= {
+            "ranks": done.get("ranks"),
+            "steps": done.get("global_step"),
+            "images_per_second": done.get("images_per_second"),
+        }
+    return summary
+
+
 def main(cfg: Config) -> int:
     comm = get_comm()
     tic = time.perf_counter()
@@ -311,6 +336,10 @@ def main(cfg: Config) -> int:
     out = Path(ev.out) if ev.out else run
     metrics = evaluate(cfg, train_cfg, tune, report, protocol, out)
     metrics["weights"] = detector.weights
+    metrics["model"] = model_summary(train_cfg, run)
+    curves = run / "plots" / "training_curves.png"
+    if curves.exists():
+        metrics["plots"] = {"Training curves": os.path.relpath(curves, out), **metrics["plots"]}
     metrics["seconds"] = time.perf_counter() - tic
     metrics = _json_safe(metrics)
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1))
