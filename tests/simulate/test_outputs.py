@@ -218,6 +218,6 @@ def test_simulate_refuses_to_write_over_real_survey_files(tmp_path):
     real = tmp_path / "sdss"
     real.mkdir()
     (real / "catalog.fits").write_bytes(b"the real redMaPPer catalogue")
-    with pytest.raises(ConfigError, match="data.simulated is false"):
+    with pytest.raises(ConfigError, match=r"data\.simulated is false"):
         simulate(tiny_config(real, "data.simulated=false"))
     assert (real / "catalog.fits").read_bytes() == b"the real redMaPPer catalogue"
