@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from astropy.wcs import WCS
 
-from clusterhpc.sky.geometry import angle_to_chord, chord_to_angle
+from clusterhpc.sky.geometry import angle_to_chord, chord_to_angle, quantise_degrees
 from clusterhpc.sky.projection import tan_wcs
 
 
@@ -26,7 +26,8 @@ def offset(
     sin_dec = np.sin(d0) * np.cos(s) + np.cos(d0) * np.sin(s) * np.cos(pa)
     dec2 = np.arcsin(np.clip(sin_dec, -1.0, 1.0))
     dra = np.arctan2(np.sin(pa) * np.sin(s) * np.cos(d0), np.cos(s) - np.sin(d0) * sin_dec)
-    return (np.asarray(ra) + np.degrees(dra)) % 360.0, np.degrees(dec2)
+    ra2 = (np.asarray(ra) + np.degrees(dra)) % 360.0
+    return quantise_degrees(ra2) % 360.0, quantise_degrees(np.degrees(dec2))
 
 
 def cutout_wcs(ra: float, dec: float, size: int, scale_arcsec: float) -> WCS:

@@ -12,7 +12,7 @@ import healpy as hp
 import numpy as np
 
 from clusterhpc.errors import DataError
-from clusterhpc.sky.geometry import vectors_to_radec
+from clusterhpc.sky.geometry import quantise_degrees, vectors_to_radec
 
 
 class Footprint:
@@ -65,7 +65,8 @@ class Footprint:
             ras.append(ra)
             decs.append(dec)
             have += ra.size
-        return np.concatenate(ras)[:n], np.concatenate(decs)[:n]
+        ra = quantise_degrees(np.concatenate(ras)[:n]) % 360.0
+        return ra, quantise_degrees(np.concatenate(decs)[:n])
 
 
 def _around(centre: np.ndarray, cos_t: np.ndarray, phi: np.ndarray) -> np.ndarray:

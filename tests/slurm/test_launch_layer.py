@@ -86,7 +86,8 @@ def test_time_limit_checkpoints_requeues_and_finishes_from_the_checkpoint(tmp_pa
     first 30-s check with less than @5 + 30 s left) makes the trainer checkpoint and exit 75, the
     script requeues the job, the next run resumes; as many rounds as the machine's speed needs."""
     survey, run = make_packed_survey(tmp_path), tmp_path / "run"
-    epochs = 200  # one step each: about 50 s of training on an idle 2-core machine
+    epochs = 400  # one step each: about 90 s of training on an idle 2-core machine, longer
+    # than the 1-minute limit whatever the machine's speed (200 sometimes finished in 44 s)
     start = time.monotonic()
     job = sbatch_train(
         tmp_path,
