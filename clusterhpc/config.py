@@ -168,6 +168,9 @@ class TrainConfig:
         "linear", help="peak LR multiplied by ranks (linear), sqrt(ranks), or unchanged"
     )
     augment_prob: float = param(0.5, ge=0, le=1, help="probability of each flip/transpose")
+    augment_shift: float = param(
+        0.0, ge=0, lt=0.5, help="largest random translation, as a fraction of the image side"
+    )
     checkpoint_every: int = param(0, ge=0, help="also checkpoint every N steps (0: epoch ends)")
     keep_checkpoints: int = param(3, ge=1, help="checkpoints kept on disk")
     resume: Literal["auto", "never", "must"] = param(
@@ -175,6 +178,9 @@ class TrainConfig:
     )
     max_steps_per_epoch: int = param(0, ge=0, help="cap on steps per epoch (0: whole split)")
     validate: bool = param(True, help="compute the validation loss at every epoch end")
+    max_valid_steps: int = param(
+        0, ge=0, help="cap on validation batches per epoch end (0: the whole valid split)"
+    )
     mixed_precision: bool = param(False, help="float16 compute (GPUs with tensor cores)")
     xla: bool = param(False, help="compile the train step with XLA")
     deterministic: bool = param(True, help="deterministic TensorFlow ops (exact resume on CPU)")

@@ -36,6 +36,10 @@ class EpochPlan:
 
     indices: np.ndarray  # int64 (n,) global image indices of the split
     flips: np.ndarray  # bool (n, 3): h-flip, v-flip, transpose applied to each image
+    shifts: np.ndarray  # int (n, 2): translation dx, dy in pixels applied after the flips
+
+    def __getitem__(self, rows: slice) -> EpochPlan:
+        return EpochPlan(self.indices[rows], self.flips[rows], self.shifts[rows])
 
 
 class PackedSplit:
@@ -85,14 +89,22 @@ class PackedSplit:
         batch_size: int | None = None,
         shuffle: bool = True,
         aug_prob: float = 0.0,
+        max_shift: float = 0.0,
     ) -> EpochPlan:
-        """This rank's images for `epoch` (same global draw on every rank, whatever `rank`)."""
+        """This rank's images for `epoch` (same global draw on every rank, whatever `rank`).
+
+        Each image is flipped/transposed with probability `aug_prob` per operation and moved
+        by a uniform integer translation of at most `max_shift` x its side on each axis."""
         rng = np.random.default_rng([seed, epoch])
         n = len(self)
         order = rng.permutation(n) if shuffle else np.arange(n)
         flips = rng.random((n, N_AUGMENTATIONS)) < aug_prob
+        limit = np.floor(max_shift * np.array(self.image_shape[1::-1])).astype(np.int64)
+        shifts = np.zeros((n, 2), np.int64)
+        if limit.any():
+            shifts = rng.integers(-limit, limit + 1, (n, 2))
         usable = n if batch_size is None else (n // (size * batch_size)) * size * batch_size
-        return EpochPlan(order[rank:usable:size], flips[rank:usable:size])
+        return EpochPlan(order, flips, shifts)[rank:usable:size]
 
     def close(self) -> None:
         for shard in self.shards:
@@ -101,10 +113,15 @@ class PackedSplit:
 
 def iterate(split: PackedSplit, plan: EpochPlan) -> Iterator[PackedImage]:
     """The plain-Python reader: images of a plan with their augmentations applied."""
-    from clusterhpc.data.augment import augment
+    from clusterhpc.data.augment import augment, moved_weights
 
-    for index, flips in zip(plan.indices, plan.flips, strict=True):
+    height, width = split.image_shape[:2]
+    for index, flips, shift in zip(plan.indices, plan.flips, plan.shifts, strict=True):
         item = split.item(int(index))
-        image, item.boxes = augment(item.image, item.boxes, flips)
-        item.image = np.ascontiguousarray(image)
+        image, boxes = augment(item.image, item.boxes, flips, shift)
+        if shift.any():
+            item.box_fields["weight"] = moved_weights(
+                item.box_fields["weight"], item.boxes, boxes, width, height
+            )
+        item.image, item.boxes = np.ascontiguousarray(image), boxes
         yield item

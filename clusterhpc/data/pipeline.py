@@ -1,8 +1,9 @@
 """tf.data pipelines over packed shards: detection batches with boxes, and member sets.
 
 Work is done a batch at a time: one `tf.numpy_function` call copies a batch of image chunks
-out of HDF5 (no decoding) and applies the flips and transposes while copying (the same
-`augment.augment` the plain iterator uses, so both readers agree exactly); conversion to
+out of HDF5 (no decoding) and applies the flips, transposes and translations while copying
+(the same `augment.augment` the plain iterator uses, so both readers agree exactly; a
+translation also rescales the box weights to the part left in the image); conversion to
 float and letterboxing run as TensorFlow ops on the whole batch, model-specific target
 encoding (`encode`) runs on the batch, and batches are prefetched. Several batches are read
 in parallel (AUTOTUNE).
@@ -14,12 +15,13 @@ from collections.abc import Callable
 
 import numpy as np
 
-from clusterhpc.data.augment import augment
+from clusterhpc.data.augment import augment, moved_weights
 from clusterhpc.data.packed import EpochPlan, PackedSplit
 from clusterhpc.keras_compat import import_keras
 
 LETTERBOX_FILL = 0.5  # grey padding, as in YOLOv3
 BOX_FIELD_NAMES = ("weight", "cls", "z", "lam", "central")
+WEIGHT = BOX_FIELD_NAMES.index("weight")
 
 
 def _batch_reader(
@@ -35,7 +37,7 @@ def _batch_reader(
 
     def read(batch: np.int64) -> tuple:
         rows = slice(int(batch) * batch_size, (int(batch) + 1) * batch_size)
-        chosen, flips = plan.indices[rows], plan.flips[rows]
+        chosen, flips, shifts = plan.indices[rows], plan.flips[rows], plan.shifts[rows]
         images = np.empty((len(chosen), height, width, 3), np.uint8)
         boxes = np.zeros((len(chosen), max_boxes, 4), np.float32)
         counts = np.zeros(len(chosen), np.int32)
@@ -45,10 +47,14 @@ def _batch_reader(
             lo, hi = shard.box_offsets[local], shard.box_offsets[local + 1]
             n = min(hi - lo, max_boxes)
             images[row], boxes[row, :n] = augment(
-                shard.image(local), shard.boxes[lo : lo + n], flips[row]
+                shard.image(local), shard.boxes[lo : lo + n], flips[row], shifts[row]
             )
             counts[row] = n
             fields[:, row, :n] = stacked[id(shard)][:, lo : lo + n]
+            if shifts[row].any():
+                fields[WEIGHT, row, :n] = moved_weights(
+                    fields[WEIGHT, row, :n], shard.boxes[lo : lo + n], boxes[row, :n], width, height
+                )
         return (images, boxes, counts, *fields, chosen.astype(np.int64))
 
     return read
@@ -91,7 +97,7 @@ def detection_dataset(
     if plan.flips[:, 2].any() and height != width:
         raise ValueError(f"transpose augmentation needs square images, not {height}x{width}")
     skip = start_batch * batch_size
-    plan = EpochPlan(plan.indices[skip:], plan.flips[skip:])
+    plan = plan[skip:]
     n = len(plan.indices)
     n_batches = n // batch_size if drop_remainder else -(-n // batch_size)
     read = _batch_reader(split, plan, batch_size, max_boxes)

@@ -157,6 +157,22 @@ def counts(truth: Truth, preds: Predictions, match: SplitMatch, selection: Selec
         "n_images": truth.n_images,
         "n_empty_fields": n_empty,
         "giou": giou_summary(truth, preds, match),
+        "completeness_by_position": {
+            "central": _fraction(match.truth_matched[sample & truth.central]),
+            "neighbour": _fraction(match.truth_matched[sample & ~truth.central]),
+        },
+    }
+
+
+def _fraction(success: np.ndarray) -> dict:
+    """Fraction of True with its 68 % Wilson interval."""
+    n, k = len(success), int(success.sum())
+    lo, hi = wilson(k, n)
+    return {
+        "n": n,
+        "found": k,
+        "value": k / n if n else float("nan"),
+        "err": [float(lo), float(hi)],
     }
 
 

@@ -3,6 +3,8 @@
 Everything the metrics need is here, so matching, sweeps and binning never touch images:
 truth boxes with their catalogue z, λ and in-image area fraction from the packed shards,
 and the detector's boxes, scores and regression values per image (best score first).
+Truth boxes are clipped to the image: the visible part is what the detector sees and is
+trained to box (`yolo_targets`), so it is what predictions are scored against.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from clusterhpc.boxes import clip
 from clusterhpc.data.packed import PackedSplit
 from clusterhpc.ragged import offsets_from_counts, take
 
@@ -20,7 +23,7 @@ class Truth:
     """Truth boxes of a split; boxes of image i are rows offsets[i]:offsets[i+1]."""
 
     offsets: np.ndarray  # int64 (N+1,)
-    boxes: np.ndarray  # (M, 4) xyxy image px
+    boxes: np.ndarray  # (M, 4) xyxy image px, clipped to the image
     weight: np.ndarray  # (M,) in-image area fraction
     z: np.ndarray  # (M,)
     lam: np.ndarray  # (M,)
@@ -48,7 +51,7 @@ class Truth:
         meta_names = ("id", "ra", "dec", "z", "lam", "empty", "pixscale", "path")
         return cls(
             offsets=offsets_from_counts(np.asarray(counts, np.int64)),
-            boxes=boxes.astype(np.float64),
+            boxes=clip(boxes, split.image_shape[1], split.image_shape[0]),
             weight=fields["weight"].astype(np.float64),
             z=fields["z"].astype(np.float64),
             lam=fields["lam"].astype(np.float64),

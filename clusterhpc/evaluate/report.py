@@ -49,8 +49,8 @@ def summary_paragraph(m: dict) -> str:
         f"at score threshold {_num(m['score_threshold'])} chosen on {p['tuned_on']} "
         f"({p['operating_point']}). AP@0.5 = {_num(m['map50'])}, "
         f"mAP@[.5:.95] = {_num(m['map50_95'])}. Matching: {p['matching']} "
-        f"({p['criterion']}); truth boxes less than {p['min_area_fraction']:g} inside the image "
-        f"are ignored."
+        f"({p['criterion']}) against the in-image part of each truth box; truth boxes less than "
+        f"{p['min_area_fraction']:g} inside the image are ignored."
     )
 
 
@@ -71,6 +71,18 @@ def _binned_table(table: dict, label: str) -> list[str]:
     return lines
 
 
+def _position_rows(by_position: dict) -> list[str]:
+    labels = {
+        "central": "completeness, the cluster a cutout is centred on",
+        "neighbour": "completeness, other clusters in the field",
+    }
+    return [
+        f"| {labels[name]} [68 %] | {_pct(f['value'])}{_err(f['err'])} ({f['n']} clusters) |"
+        for name, f in by_position.items()
+        if f["n"]
+    ]
+
+
 def write_report(m: dict, plots: dict[str, str], path: Path) -> None:
     """Write the Markdown report; `plots` maps a caption to a path relative to the report."""
     lines = ["# Cluster detection: evaluation", "", summary_paragraph(m), ""]
@@ -79,6 +91,7 @@ def write_report(m: dict, plots: dict[str, str], path: Path) -> None:
         "|---|---|",
         f"| completeness [68 %] | {_pct(m['completeness'])}{_err(m['completeness_err'])} |",
         f"| purity [68 %] | {_pct(m['purity'])}{_err(m['purity_err'])} |",
+        *_position_rows(m.get("completeness_by_position", {})),
         f"| false detections per empty field | {_num(m['fp_per_empty_field'], 4)} |",
         f"| score threshold | {_num(m['score_threshold'])} |",
         f"| C = P threshold (on {m['protocol']['tuned_on']}) | "

@@ -44,10 +44,10 @@ def encode_targets(
         np.zeros((input_size // s, input_size // s, ANCHORS_PER_SCALE, width), np.float32)
         for s in STRIDES
     ]
-    if len(boxes) == 0:
-        return labels
-    xywh = xyxy_to_xywh(clip(boxes, input_size, input_size))
+    xywh = xyxy_to_xywh(clip(np.reshape(boxes, (-1, 4)), input_size, input_size))
     visible = (xywh[:, 2] > 0) & (xywh[:, 3] > 0)
+    if not visible.any():
+        return labels
     xywh, weights, extra = xywh[visible], np.asarray(weights)[visible], extra[visible]
     ious = shape_iou(xywh[:, 2:], anchors.reshape(-1, 2)).reshape(len(xywh), len(STRIDES), -1)
     positive = ious > positive_iou

@@ -14,6 +14,7 @@ from clusterhpc.hpc.env import rank_info
 from clusterhpc.io.atomic import atomic_write_text
 from clusterhpc.log import get_logger
 from clusterhpc.paths import run_dir
+from clusterhpc.train.identity import run_identity
 from clusterhpc.train.signals import EXIT_REQUEUE, StopRequest
 from clusterhpc.train.tasks import make_task
 from clusterhpc.train.trainer import Trainer
@@ -28,7 +29,8 @@ def main(cfg: Config) -> int:
     root = rank_info().is_root
     if root:
         write_resolved(cfg, directory)
-    result = Trainer(make_task(cfg), cfg.train, directory, cfg.seed).fit(stop)
+    trainer = Trainer(make_task(cfg), cfg.train, directory, cfg.seed, run_identity(cfg))
+    result = trainer.fit(stop)
     if root:
         summary = {**dataclasses.asdict(result), "ranks": rank_info().size}
         atomic_write_text(directory / "train_summary.json", json.dumps(summary, indent=1))

@@ -7,16 +7,19 @@
 - Checkpoints (model, optimizer, epoch, step within the epoch) at every epoch end, every
   `checkpoint_every` steps and when SIGTERM/SIGUSR1 arrives; only rank 0 writes, every rank
   restores the same one. Data order and augmentation are functions of (seed, epoch), so a
-  resumed run continues with exactly the batches the interrupted one would have seen.
+  resumed run continues with exactly the batches the interrupted one would have seen; only
+  checkpoints of the same configuration are resumed (`identity`).
 - Rank 0 writes `train_log.jsonl`, TensorBoard scalars and `plots/training_curves.png`.
 """
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -24,6 +27,7 @@ from clusterhpc.config import TrainConfig
 from clusterhpc.keras_compat import import_keras
 from clusterhpc.log import get_logger
 from clusterhpc.train.backend import make_backend
+from clusterhpc.train.identity import claim_checkpoints
 from clusterhpc.train.schedule import scaled_peak, warmup_cosine
 from clusterhpc.train.signals import StopRequest
 from clusterhpc.train.task import Task
@@ -42,11 +46,21 @@ class TrainResult:
 
 
 class Trainer:
-    def __init__(self, task: Task, settings: TrainConfig, run_dir: str | Path, seed: int) -> None:
+    def __init__(
+        self,
+        task: Task,
+        settings: TrainConfig,
+        run_dir: str | Path,
+        seed: int,
+        identity: dict[str, Any] | None = None,
+    ) -> None:
+        """`identity`: the config values the checkpoints depend on (`train.identity`); when
+        given, checkpoints of another configuration are set aside instead of resumed."""
         self.task = task
         self.settings = settings
         self.run_dir = Path(run_dir)
         self.seed = seed
+        self.identity = identity
         self.backend = make_backend()
         self.is_root = self.backend.rank == 0
 
@@ -89,6 +103,11 @@ class Trainer:
             epoch=self.epoch,
             step_in_epoch=self.step_in_epoch,
         )
+        if self.identity is not None:
+            claim_checkpoints(
+                self.run_dir / "checkpoints", self.identity, cfg.resume, act=self.is_root
+            )
+            self.backend.barrier()
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, self.run_dir / "checkpoints", max_to_keep=cfg.keep_checkpoints
         )
@@ -215,7 +234,7 @@ class Trainer:
             return {}
         sums: dict[str, float] = {}
         count = 0
-        for batch in batches:
+        for batch in itertools.islice(batches, self.settings.max_valid_steps or None):
             terms = self.backend.average(self.eval_step(batch))
             sums = {k: sums.get(k, 0.0) + float(v) for k, v in terms.items()}
             count += 1

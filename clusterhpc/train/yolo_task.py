@@ -90,6 +90,7 @@ class YoloTask:
             t.batch_size,
             shuffle=augment,
             aug_prob=t.augment_prob if augment else 0.0,
+            max_shift=t.augment_shift if augment else 0.0,
         )
         return detection_dataset(
             split,

@@ -43,6 +43,24 @@ def test_counts_with_empty_fields_duplicates_and_misses() -> None:
     assert row["giou"]["mean"] == 1.0
 
 
+def test_completeness_of_central_clusters_and_neighbours() -> None:
+    from dataclasses import replace
+
+    centre, side = np.array([[40, 40, 60, 60]], float), np.array([[0, 0, 20, 20]], float)
+    truth = truth_of([np.concatenate([centre, side]), np.concatenate([centre, side]), centre])
+    truth = replace(truth, central=np.array([True, False, True, False, True]))
+    # found: both centres of images 0-1 and the neighbour of image 0; image 2 is missed
+    preds = Predictions.from_lists(
+        [np.concatenate([centre, side]), centre, np.zeros((0, 4))], [[0.9, 0.8], [0.9], []]
+    )
+    by_position = counts(truth, preds, SplitMatcher(truth, preds, SETTINGS).at(0.5), EVERYTHING)[
+        "completeness_by_position"
+    ]
+    assert by_position["central"]["n"] == 3 and by_position["central"]["found"] == 2
+    assert by_position["neighbour"]["value"] == 0.5
+    assert by_position["neighbour"]["err"] == pytest.approx(list(wilson(1, 2)))
+
+
 def test_injected_selection_function_is_recovered() -> None:
     rng = np.random.default_rng(3)
     n = 6000
@@ -107,3 +125,24 @@ def test_threshold_is_chosen_on_valid_only(tmp_path) -> None:
         chosen.append(m["score_threshold"])
         assert (tmp_path / f"n{noise}" / "plots" / "thresholds.png").exists()
     assert chosen[0] == chosen[1]
+
+
+def test_truth_boxes_are_scored_on_their_visible_part(tmp_path) -> None:
+    """A cluster 40 % outside the image: the detector boxes what it sees (training clips
+    targets the same way), and that box is a match; the in-image fraction stays the weight."""
+    from dataclasses import replace
+
+    from clusterhpc.data.packed import PackedSplit
+    from clusterhpc.evaluate.records import Truth
+    from tests.data.fixtures import make_entries, pack
+
+    entry = make_entries(tmp_path / "survey", 1)[0]
+    outside = np.array([[-12.0, 4.0, 18.0, 14.0]], np.float32)  # 30 px wide, 18 inside
+    entry = replace(entry, boxes=outside, box_fields={**entry.box_fields, "weight": [0.6]})
+    pack({"test": [entry]}, tmp_path / "survey", tmp_path / "packed")
+    truth = Truth.from_split(PackedSplit(tmp_path / "packed", "test"))
+    np.testing.assert_allclose(truth.boxes, [[0, 4, 18, 14]])
+    assert truth.weight[0] == pytest.approx(0.6)
+    visible_box = Predictions.from_lists([np.array([[0.5, 4, 18, 14]])], [np.array([0.9])])
+    match = SplitMatcher(truth, visible_box, SETTINGS).at(0.5)
+    assert match.truth_matched.all() and match.pred_matched.all()

@@ -52,6 +52,18 @@ def test_best_anchor_fallback_and_clipping():
     assert any(np.allclose(c, [5, 57, 10, 14]) for group in clipped for c in group)
 
 
+def test_boxes_entirely_outside_the_image_give_empty_targets():
+    labels = encode_targets(
+        np.array([[-30, 5, -10, 20], [70, 70, 90, 90]]),
+        np.ones(2),
+        np.zeros((2, 1)),
+        ANCHORS,
+        input_size=64,
+    )
+    assert [lab.shape[-1] for lab in labels] == [7, 7, 7]
+    assert all(not lab.any() for lab in labels)
+
+
 def test_nms_and_soft_nms_on_known_set():
     boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]], float)
     scores = np.array([0.9, 0.8, 0.7])

@@ -125,3 +125,25 @@ def test_signal_during_start_up_checkpoints_before_the_first_step(survey, tmp_pa
     assert (tmp_path / "run" / "checkpoints" / "checkpoint").exists()
     resumed = Trainer(make_task(cfg), cfg.train, tmp_path / "run", cfg.seed).fit()
     assert resumed.status == "finished" and resumed.epochs_done == cfg.train.epochs
+
+
+def test_validation_stops_at_max_valid_steps(survey, tmp_path):
+    from clusterhpc.train.tasks import make_task
+    from clusterhpc.train.trainer import Trainer
+
+    cfg = train_config(survey, tmp_path / "run", "train.epochs=1", "train.max_valid_steps=1")
+    task = make_task(cfg)
+    full = task.valid_batches(0, 1)
+    assert len(list(full)) == 2  # 8 valid images, batch 4
+    read = []
+    make_batches = task.valid_batches
+
+    def counted(rank, size):
+        for batch in make_batches(rank, size):
+            read.append(batch)
+            yield batch
+
+    task.valid_batches = counted
+    Trainer(task, cfg.train, tmp_path / "run", cfg.seed).fit()
+    assert len(read) == 1
+    assert "valid_total" in rows(tmp_path / "run", "epoch")[0]

@@ -1,0 +1,88 @@
+"""Random translations: pixels and boxes move together, weights follow the visible part,
+draws are seeded, and both readers agree."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from clusterhpc.data.augment import augment, moved_weights, translate, visible_fraction
+from clusterhpc.data.packed import PackedSplit, iterate
+from clusterhpc.data.pipeline import detection_dataset
+from tests.data.fixtures import make_entries, pack
+
+
+@pytest.fixture(scope="module")
+def split(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("shift")
+    pack({"train": make_entries(tmp / "survey", 8)}, tmp / "survey", tmp / "packed")
+    return PackedSplit(tmp / "packed", "train")
+
+
+@pytest.mark.parametrize("dx, dy", [(5, 0), (0, -4), (-7, 3), (9, 6)])
+def test_translate_moves_pixels_and_fills_with_the_median(dx, dy):
+    image = np.full((20, 30, 3), 7, np.uint8)
+    image[2:7, 3:12] = 255  # box x 3..12, y 2..7
+    out, boxes = augment(image, np.array([[3, 2, 12, 7]], np.float32), np.zeros(3, bool), (dx, dy))
+    np.testing.assert_array_equal(boxes[0], [3 + dx, 2 + dy, 12 + dx, 7 + dy])
+    x1, y1, x2, y2 = np.clip(boxes[0], 0, [30, 20, 30, 20]).astype(int)
+    assert np.all(out[y1:y2, x1:x2] == 255)
+    inside = np.zeros((20, 30), bool)
+    inside[y1:y2, x1:x2] = True
+    assert np.all(out[~inside] == 7)  # the uncovered strip is the median sky, not black
+
+
+def test_translate_by_more_than_the_image_leaves_blank_sky():
+    image = np.full((24, 24, 3), (9, 3, 6), np.uint8)
+    image[4:9, 4:9] = 240  # a bright galaxy does not move the sky level
+    out = translate(image, 30, 0)
+    assert np.all(out == np.array([9, 3, 6], np.uint8))
+
+
+def test_flips_then_shift_compose():
+    image = np.zeros((16, 16, 3), np.uint8)
+    image[1:4, 2:9] = 200
+    box = np.array([[2, 1, 9, 4]], np.float32)
+    out, boxes = augment(image, box, np.array([True, False, True]), (3, -1))
+    # h-flip: x 7..14; transpose: x 1..4, y 7..14; shift: x 4..7, y 6..13
+    np.testing.assert_array_equal(boxes[0], [4, 6, 7, 13])
+    assert np.all(out[6:13, 4:7, 0] == 200) and out[..., 0].sum() == 200 * 21
+
+
+def test_visible_fraction_and_moved_weights_by_hand():
+    boxes = np.array([[0, 0, 10, 10], [-5, 0, 5, 10], [-20, -20, -10, -10], [3, 3, 3, 8]])
+    np.testing.assert_allclose(visible_fraction(boxes, 10, 10), [1.0, 0.5, 0.0, 0.0])
+    before = np.array([[-2, 0, 8, 10], [0, 0, 10, 10]], np.float32)  # 80 % and 100 % inside
+    after = before + np.array([6, 0, 6, 0], np.float32)  # x 4..14 and 6..16: 60 %, 40 %
+    np.testing.assert_allclose(
+        moved_weights(np.array([0.8, 1.0]), before, after, 10, 10), [0.6, 0.4], rtol=1e-6
+    )
+
+
+def test_plan_shifts_are_bounded_seeded_and_leave_the_other_draws_alone(split):
+    plain = split.epoch_plan(seed=4, epoch=1, aug_prob=0.5)
+    shifted = split.epoch_plan(seed=4, epoch=1, aug_prob=0.5, max_shift=0.25)
+    np.testing.assert_array_equal(plain.indices, shifted.indices)
+    np.testing.assert_array_equal(plain.flips, shifted.flips)
+    assert not plain.shifts.any()
+    limit = int(0.25 * 32)
+    assert np.abs(shifted.shifts).max() <= limit and shifted.shifts.any()
+    again = split.epoch_plan(seed=4, epoch=1, aug_prob=0.5, max_shift=0.25)
+    np.testing.assert_array_equal(shifted.shifts, again.shifts)
+    halves = [split.epoch_plan(4, 1, r, 2, aug_prob=0.5, max_shift=0.25) for r in range(2)]
+    np.testing.assert_array_equal(halves[1].shifts, shifted.shifts[1::2])
+
+
+def test_tf_pipeline_matches_python_iterator_with_shifts(split):
+    plan = split.epoch_plan(seed=2, epoch=0, aug_prob=0.5, max_shift=0.4)
+    assert plan.shifts.any()
+    batches = list(detection_dataset(split, plan, input_size=32, batch_size=4, max_boxes=2))
+    expected = list(iterate(split, plan))
+    for b, batch in enumerate(batches):
+        for j in range(4):
+            ref = expected[b * 4 + j]
+            np.testing.assert_allclose(batch["image"][j].numpy(), ref.image / 255.0, atol=1e-6)
+            np.testing.assert_allclose(batch["boxes"][j, 0], ref.boxes[0], atol=1e-5)
+            visible = visible_fraction(ref.boxes[:1], 32, 32)[0]
+            assert batch["weight"][j, 0].numpy() == pytest.approx(visible, abs=1e-6)
+            assert ref.box_fields["weight"][0] == pytest.approx(visible, abs=1e-6)
