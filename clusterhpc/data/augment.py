@@ -4,7 +4,8 @@ Boxes are x1, y1, x2, y2 in pixels with the image spanning [0, W] x [0, H]. Both
 (the plain iterator and tf.data) apply these functions. A translation moves the sky by
 (dx, dy) pixels and fills the uncovered strip with the image's median colour (blank sky), so
 a cluster appears anywhere in the field, not only at the centre where cutouts put it; boxes
-move with it and may leave the image partly (`visible_fraction` then drops).
+move with it (their part outside the cutout has no pixels to move and is dropped) and may
+leave the image partly; box weights shrink accordingly (`moved_weights`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ def augment(
     shift: tuple[int, int] | np.ndarray = (0, 0),
 ) -> tuple[np.ndarray, np.ndarray]:
     """Apply h-flip, v-flip, transpose (each where `flips` says so), then translate by
-    `shift` = (dx, dy) pixels.
+    `shift` = (dx, dy) pixels; a translated box is the moved in-image part of the original.
 
     Without a shift the image comes back as a view of the input (copy it to keep it)."""
     boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
@@ -38,7 +39,9 @@ def augment(
     dx, dy = int(shift[0]), int(shift[1])
     if dx or dy:
         image = translate(image, dx, dy)
-        boxes = boxes + np.array([dx, dy, dx, dy], np.float32)
+        # Only the part inside the cutout has pixels to move: what lay outside would land on
+        # the blank fill, so boxes are clipped first.
+        boxes = clip(boxes, width, height) + np.array([dx, dy, dx, dy])
     return image, boxes.astype(np.float32)
 
 
@@ -74,7 +77,8 @@ def visible_fraction(boxes: np.ndarray, width: float, height: float) -> np.ndarr
 def moved_weights(
     weights: np.ndarray, before: np.ndarray, after: np.ndarray, width: float, height: float
 ) -> np.ndarray:
-    """Box weights (in-image area fractions) rescaled for boxes moved from `before` to `after`."""
-    old = visible_fraction(before, width, height)
-    new = visible_fraction(after, width, height)
+    """Box weights (in-image area fractions) after a translation took the in-image part of
+    boxes `before` to `after`: scaled by the share of that part still inside (never more)."""
+    old = area(clip(before, width, height))
+    new = area(clip(after, width, height))
     return np.where(old > 0, weights * new / np.where(old > 0, old, 1), 0.0).astype(np.float32)

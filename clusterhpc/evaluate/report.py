@@ -48,10 +48,15 @@ def summary_paragraph(m: dict) -> str:
         f"real (purity), with {_num(m['fp_per_empty_field'])} false detections per empty field, "
         f"at score threshold {_num(m['score_threshold'])} chosen on {p['tuned_on']} "
         f"({p['operating_point']}). AP@0.5 = {_num(m['map50'])}, "
-        f"mAP@[.5:.95] = {_num(m['map50_95'])}. Matching: {p['matching']} "
-        f"({p['criterion']}) against the in-image part of each truth box; truth boxes less than "
-        f"{p['min_area_fraction']:g} inside the image are ignored."
+        f"mAP@[.5:.95] = {_num(m['map50_95'])}. {_matching_sentence(p)}"
     )
+
+
+def _matching_sentence(p: dict) -> str:
+    ignored = f"truth boxes less than {p['min_area_fraction']:g} inside the image are ignored."
+    if p["matching"] == "legacy_count":
+        return f"Matching: the seed's per-image box counting (no positions); {ignored}"
+    return f"Matching: {p['matching']} ({p['criterion']}), boxes clipped to the image; {ignored}"
 
 
 def _binned_table(table: dict, label: str) -> list[str]:

@@ -15,6 +15,7 @@ and `plots/` into `evaluate.out` (or `<run.dir>`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import time
@@ -22,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clusterhpc.boxes import clip
 from clusterhpc.config import Config
 from clusterhpc.data.packed import PackedSplit, read_index
 from clusterhpc.errors import DataError
@@ -85,10 +87,13 @@ def split_names(packed: Path) -> list[str]:
 
 
 def score_split(detector: Detector, packed: Path, name: str, batch: int, comm: Comm):
+    """Truth and predictions of one split, both clipped to the image (as in training)."""
     split = PackedSplit(packed, name)
     preds = predict_split(detector, split, batch, comm)
     if preds is None:
         return None
+    height, width = split.image_shape[:2]
+    preds = dataclasses.replace(preds, boxes=clip(preds.boxes, width, height))
     return Scored(Truth.from_split(split), preds, [(split, i) for i in range(len(split))])
 
 

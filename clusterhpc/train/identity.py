@@ -1,12 +1,14 @@
-"""What a training run is: the config values its checkpoints depend on.
+"""What a training run is: the values its checkpoints depend on.
 
-Checkpoints are only resumed by the run that wrote them. `checkpoints/identity.json` holds
-the flattened config sections that shape the weights (survey, prep, model, training); when a
-rerun's values differ (say `train.augment_shift` changed), the old checkpoints are moved to
-`checkpoints.stale-N/` and training starts afresh, naming the keys that changed
-(`train.resume: must` refuses instead). Settings that only steer the bookkeeping
-(`resume`, `keep_checkpoints`, `checkpoint_every`, `log_every`, `validate`,
-`max_valid_steps`) are left out, so a requeued or re-logged run still resumes.
+Checkpoints are only resumed by the run that wrote them. `checkpoints/identity.json` holds the
+seed, the flattened `model` and `train` sections, the task's inputs by content (for YOLO: the
+fingerprints of the packed training shards and the anchor values, not their paths, so data
+staged to another scratch directory still resumes) and the number of ranks. When a rerun's
+identity differs (say `train.augment_shift` changed), the old checkpoints and the run files
+they produced (`final.weights.h5`, `train_summary.json`, `train_log.jsonl`, `tensorboard/`)
+are moved to `<run.dir>/stale-N/` and training starts afresh, naming the keys that changed
+(`train.resume: must` refuses instead). Settings that only steer the bookkeeping are left
+out, so a requeued or re-logged run still resumes.
 """
 
 from __future__ import annotations
@@ -16,14 +18,17 @@ import json
 from pathlib import Path
 from typing import Any
 
-from clusterhpc.config import Config, ConfigError
+from clusterhpc.config import Config
 from clusterhpc.io.atomic import atomic_write_text
 from clusterhpc.log import get_logger
 
 log = get_logger("train")
 IDENTITY_NAME = "identity.json"
-SECTIONS = ("seed", "data", "simulate", "prep", "model", "train")
-BOOKKEEPING = {
+CHECKPOINTS = "checkpoints"
+RUN_FILES = ("final.weights.h5", "train_summary.json", "train_log.jsonl", "tensorboard")
+SECTIONS = ("seed", "model", "train")
+LEFT_OUT = {
+    "model.anchors",  # a path: the task reports the anchor values
     "train.resume",
     "train.keep_checkpoints",
     "train.checkpoint_every",
@@ -43,13 +48,13 @@ def _flatten(value: Any, prefix: str) -> dict[str, Any]:
 
 
 def run_identity(cfg: Config) -> dict[str, Any]:
-    """Flattened `section.key` -> value of everything the trained weights depend on."""
+    """Flattened `section.key` -> value of the config settings that shape the weights."""
     values: dict[str, Any] = {}
     for section in SECTIONS:
         node = getattr(cfg, section)
         node = dataclasses.asdict(node) if dataclasses.is_dataclass(node) else node
         values.update(_flatten(node, section))
-    return {k: v for k, v in values.items() if k not in BOOKKEEPING}
+    return {k: v for k, v in values.items() if k not in LEFT_OUT}
 
 
 def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
@@ -58,47 +63,51 @@ def changed_keys(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     return sorted(k for k in old.keys() | new.keys() if old.get(k, missing) != new.get(k, missing))
 
 
-def claim_checkpoints(directory: Path, identity: dict[str, Any], resume: str, act: bool) -> None:
-    """Make `directory` hold only checkpoints of this run (before restoring).
+def _as_stored(identity: dict[str, Any]) -> dict[str, Any]:
+    return json.loads(json.dumps(identity, default=str))
 
-    Every rank checks (so all refuse together with resume=must); the rank with `act` moves
-    checkpoints of another configuration aside and records this run's identity. Checkpoints
-    written before identities existed are resumed with a warning."""
-    directory = Path(directory)
-    identity = json.loads(json.dumps(identity, default=str))  # as it reads back from disk
-    path = directory / IDENTITY_NAME
-    has_checkpoints = (directory / "checkpoint").exists()
-    changed = []
-    if has_checkpoints and path.exists():
-        changed = changed_keys(json.loads(path.read_text()), identity)
-    shown = ", ".join(changed[:8]) + (" ..." if len(changed) > 8 else "")
-    if changed and resume == "must":
-        raise ConfigError(
-            f"train.resume=must but the checkpoints in {directory} were made with other "
-            f"values of: {shown}"
-        )
-    if not act:
-        return
+
+def stale_keys(run_dir: Path, identity: dict[str, Any]) -> list[str]:
+    """Keys on which the checkpoints in `run_dir` differ from `identity` ([] if none or same).
+
+    Read-only: every rank may call it before rank 0 acts."""
+    checkpoints = Path(run_dir) / CHECKPOINTS
+    recorded = checkpoints / IDENTITY_NAME
+    if not (checkpoints / "checkpoint").exists() or not recorded.exists():
+        return []
+    return changed_keys(json.loads(recorded.read_text()), _as_stored(identity))
+
+
+def describe(changed: list[str]) -> str:
+    return ", ".join(changed[:8]) + (" ..." if len(changed) > 8 else "")
+
+
+def claim(run_dir: Path, identity: dict[str, Any], changed: list[str]) -> None:
+    """Rank 0: set another configuration's checkpoints aside, then record this identity."""
+    run_dir = Path(run_dir)
+    checkpoints = run_dir / CHECKPOINTS
     if changed:
-        stale = _free_name(directory)
-        directory.rename(stale)
+        stale = _free_name(run_dir)
+        stale.mkdir(parents=True)
+        for name in (CHECKPOINTS, *RUN_FILES):
+            if (run_dir / name).exists():
+                (run_dir / name).rename(stale / name)
         log.warning(
-            "checkpoints in %s come from another configuration (changed: %s); moved to %s, "
-            "training from scratch",
-            directory,
-            shown,
+            "checkpoints in %s come from another configuration (changed: %s); moved with "
+            "their run files to %s, training from scratch",
+            checkpoints,
+            describe(changed),
             stale,
         )
-    elif has_checkpoints and not path.exists():
-        log.warning(
-            "%s has no %s: resuming without checking its configuration", directory, IDENTITY_NAME
-        )
-    directory.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(identity, indent=1, sort_keys=True))
+    elif (checkpoints / "checkpoint").exists() and not (checkpoints / IDENTITY_NAME).exists():
+        log.warning("%s has no %s: resuming without checking it", checkpoints, IDENTITY_NAME)
+    checkpoints.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(_as_stored(identity), indent=1, sort_keys=True)
+    atomic_write_text(checkpoints / IDENTITY_NAME, text)
 
 
-def _free_name(directory: Path) -> Path:
+def _free_name(run_dir: Path) -> Path:
     n = 1
-    while (candidate := directory.with_name(f"{directory.name}.stale-{n}")).exists():
+    while (run_dir / f"stale-{n}").exists():
         n += 1
-    return candidate
+    return run_dir / f"stale-{n}"

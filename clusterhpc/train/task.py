@@ -28,3 +28,6 @@ class Task(Protocol):
 
     def batch_size(self, batch: Any) -> int:
         """Examples in a batch (for throughput)."""
+
+    def input_identity(self) -> dict[str, Any]:
+        """The training inputs by content (JSON values), for `train.identity`."""

@@ -23,11 +23,11 @@ from typing import Any
 
 import numpy as np
 
-from clusterhpc.config import TrainConfig
+from clusterhpc.config import ConfigError, TrainConfig
 from clusterhpc.keras_compat import import_keras
 from clusterhpc.log import get_logger
+from clusterhpc.train import identity as identity_module
 from clusterhpc.train.backend import make_backend
-from clusterhpc.train.identity import claim_checkpoints
 from clusterhpc.train.schedule import scaled_peak, warmup_cosine
 from clusterhpc.train.signals import StopRequest
 from clusterhpc.train.task import Task
@@ -55,7 +55,8 @@ class Trainer:
         identity: dict[str, Any] | None = None,
     ) -> None:
         """`identity`: the config values the checkpoints depend on (`train.identity`); when
-        given, checkpoints of another configuration are set aside instead of resumed."""
+        given, it is completed with the task's inputs and the rank count, and checkpoints of
+        another configuration are set aside instead of resumed."""
         self.task = task
         self.settings = settings
         self.run_dir = Path(run_dir)
@@ -104,10 +105,7 @@ class Trainer:
             step_in_epoch=self.step_in_epoch,
         )
         if self.identity is not None:
-            claim_checkpoints(
-                self.run_dir / "checkpoints", self.identity, cfg.resume, act=self.is_root
-            )
-            self.backend.barrier()
+            self._claim_checkpoints()
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, self.run_dir / "checkpoints", max_to_keep=cfg.keep_checkpoints
         )
@@ -115,6 +113,30 @@ class Trainer:
         self.backend.broadcast(self.model.variables + list(optimizer.variables))
         self.train_step = tf.function(self._train_step, jit_compile=cfg.xla)
         self.eval_step = tf.function(self._eval_step)
+
+    def _claim_checkpoints(self) -> None:
+        """Resume only this configuration's checkpoints (see `train.identity`)."""
+        identity = {
+            **self.identity,
+            **self.task.input_identity(),
+            "launch.ranks": self.backend.size,
+        }
+        changed = identity_module.stale_keys(self.run_dir, identity)
+        if changed and self.settings.resume == "must":
+            raise ConfigError(
+                f"train.resume=must but the checkpoints in {self.run_dir / 'checkpoints'} were "
+                f"made with other values of: {identity_module.describe(changed)}"
+            )
+        self.backend.barrier()  # every rank has looked before rank 0 moves anything
+        failed = False
+        if self.is_root:
+            try:
+                identity_module.claim(self.run_dir, identity, changed)
+            except OSError:
+                log.exception("could not set aside the checkpoints of %s", self.run_dir)
+                failed = True
+        if self.backend.any(failed):
+            raise RuntimeError(f"rank 0 could not prepare {self.run_dir / 'checkpoints'}")
 
     def _restore(self) -> None:
         latest = self.manager.latest_checkpoint
@@ -167,7 +189,11 @@ class Trainer:
         if stop is None:
             stop = StopRequest()
             stop.install()
-        self._setup()
+        try:
+            self._setup()
+        except BaseException:
+            stop.restore()
+            raise
         logger = _RunLogger(self.run_dir, self.is_root, self.global_step)
         images, seconds, steps_run = 0, 0.0, 0
         last: dict[str, float] = {}

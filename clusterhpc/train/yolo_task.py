@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 
 import numpy as np
 
+from clusterhpc.boxes import clip, xyxy_to_xywh
 from clusterhpc.config import Config
 from clusterhpc.data.packed import PackedSplit
 from clusterhpc.data.pipeline import detection_dataset
@@ -62,8 +65,9 @@ class YoloTask:
                 )
                 for scale, label in enumerate(maps):
                     labels[scale].append(label)
-                xywh[row, :n, :2] = (boxes[row, :n, :2] + boxes[row, :n, 2:]) / 2
-                xywh[row, :n, 2:] = boxes[row, :n, 2:] - boxes[row, :n, :2]
+                # the in-image parts, as in the label maps (for the loss's ignore test)
+                visible = clip(boxes[row, :n], spec.input_size, spec.input_size)
+                xywh[row, :n] = xyxy_to_xywh(visible)
             return (*(np.stack(maps) for maps in labels), xywh)
 
         outputs = tf.numpy_function(
@@ -88,7 +92,7 @@ class YoloTask:
             rank,
             n_ranks,
             t.batch_size,
-            shuffle=augment,
+            shuffle=True,  # valid too: a capped validation is then a random subset
             aug_prob=t.augment_prob if augment else 0.0,
             max_shift=t.augment_shift if augment else 0.0,
         )
@@ -123,3 +127,8 @@ class YoloTask:
 
     def batch_size(self, batch) -> int:
         return int(batch["image"].shape[0])
+
+    def input_identity(self) -> dict:
+        shards = [[s.path.name, s.n_images, s.fingerprint] for s in self.train_split.shards]
+        digest = hashlib.sha256(json.dumps(shards).encode()).hexdigest()
+        return {"data.train_shards": digest, "model.anchor_values": self.anchors.tolist()}

@@ -53,10 +53,23 @@ def test_visible_fraction_and_moved_weights_by_hand():
     boxes = np.array([[0, 0, 10, 10], [-5, 0, 5, 10], [-20, -20, -10, -10], [3, 3, 3, 8]])
     np.testing.assert_allclose(visible_fraction(boxes, 10, 10), [1.0, 0.5, 0.0, 0.0])
     before = np.array([[-2, 0, 8, 10], [0, 0, 10, 10]], np.float32)  # 80 % and 100 % inside
-    after = before + np.array([6, 0, 6, 0], np.float32)  # x 4..14 and 6..16: 60 %, 40 %
+    after = np.array([[6, 0, 14, 10], [6, 0, 16, 10]], np.float32)  # in-image parts, +6 px
     np.testing.assert_allclose(
-        moved_weights(np.array([0.8, 1.0]), before, after, 10, 10), [0.6, 0.4], rtol=1e-6
+        moved_weights(np.array([0.8, 1.0]), before, after, 10, 10), [0.4, 0.4], rtol=1e-6
     )
+
+
+def test_part_outside_the_cutout_is_not_moved_into_the_blank_strip():
+    image = np.full((10, 30, 3), 5, np.uint8)
+    image[:, :10] = 200  # the visible half of a cluster box x -10..10
+    box = np.array([[-10, 0, 10, 10]], np.float32)
+    out, moved = augment(image, box, np.zeros(3, bool), (10, 0))
+    np.testing.assert_array_equal(moved[0], [10, 0, 20, 10])  # only the pixels that exist
+    assert np.all(out[:, 10:20, 0] == 200) and np.all(out[:, :10, 0] == 5)
+    assert moved_weights(np.array([0.5]), box, moved, 30, 10)[0] == pytest.approx(0.5)
+    _, back = augment(image, box, np.zeros(3, bool), (-5, 0))  # further out: 5 px of 20 left
+    np.testing.assert_array_equal(back[0], [-5, 0, 5, 10])
+    assert moved_weights(np.array([0.5]), box, back, 30, 10)[0] == pytest.approx(0.25)
 
 
 def test_plan_shifts_are_bounded_seeded_and_leave_the_other_draws_alone(split):

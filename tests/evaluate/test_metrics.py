@@ -143,6 +143,7 @@ def test_truth_boxes_are_scored_on_their_visible_part(tmp_path) -> None:
     truth = Truth.from_split(PackedSplit(tmp_path / "packed", "test"))
     np.testing.assert_allclose(truth.boxes, [[0, 4, 18, 14]])
     assert truth.weight[0] == pytest.approx(0.6)
-    visible_box = Predictions.from_lists([np.array([[0.5, 4, 18, 14]])], [np.array([0.9])])
+    # IoU 0.75 with the visible part, 0.45 with the whole box
+    visible_box = Predictions.from_lists([np.array([[3.0, 5, 18, 14]])], [np.array([0.9])])
     match = SplitMatcher(truth, visible_box, SETTINGS).at(0.5)
     assert match.truth_matched.all() and match.pred_matched.all()

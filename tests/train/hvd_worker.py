@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from clusterhpc.train.identity import run_identity
 from clusterhpc.train.tasks import make_task
 from clusterhpc.train.trainer import Trainer
 from tests.train.fixtures import train_config
@@ -23,7 +24,7 @@ cfg = train_config(
     f"train.optimizer={optimizer}",
     "train.lr_init=0.001",
 )
-trainer = Trainer(make_task(cfg), cfg.train, run, cfg.seed)
+trainer = Trainer(make_task(cfg), cfg.train, run, cfg.seed, run_identity(cfg))
 result = trainer.fit()
 assert result.status == "finished"
 variables = {f"v{i}_{v.name}": v.numpy() for i, v in enumerate(trainer.model.variables)}

@@ -44,3 +44,11 @@ def test_two_ranks_equal_each_other_and_one_rank_on_the_same_global_batch(tmp_pa
     assert two[1] == pytest.approx(single[1], rel=1e-3)
     np.testing.assert_allclose(two, single, rtol=5e-2)
     assert two[-1] < two[0]
+    # Rerun on 2 ranks with another optimizer: rank 0 sets the old run aside while rank 1
+    # waits, and both train from scratch (no deadlock, no mixed checkpoints).
+    run_mpi(2, WORKER, str(survey), str(tmp_path / "two"), "2", "adam")
+    assert (tmp_path / "two" / "stale-1" / "checkpoints" / "checkpoint").exists()
+    adam0, adam1 = load(tmp_path / "two" / "rank0.npz"), load(tmp_path / "two" / "rank1.npz")
+    for key in adam0:
+        np.testing.assert_array_equal(adam0[key], adam1[key], err_msg=key)
+    assert any(not np.array_equal(adam0[k], rank0[k]) for k in rank0)
