@@ -67,13 +67,6 @@ def _overlap(delta: int, size: int) -> tuple[slice, slice]:
     return slice(-delta, size), slice(0, size + delta)
 
 
-def visible_fraction(boxes: np.ndarray, width: float, height: float) -> np.ndarray:
-    """Fraction of each box's area inside the image (0 for empty boxes)."""
-    full = area(boxes)
-    inside = area(clip(boxes, width, height))
-    return np.where(full > 0, inside / np.where(full > 0, full, 1), 0.0)
-
-
 def moved_weights(
     weights: np.ndarray, before: np.ndarray, after: np.ndarray, width: float, height: float
 ) -> np.ndarray:
