@@ -71,7 +71,7 @@ PREP_STAGES: tuple[Stage, ...] = (
     ),
     Stage(
         "empty",
-        "empty-field positions inside the survey footprint (MPI-parallel)",
+        "empty-field positions to download as negatives, and the existing empty images to pack",
         "clusterhpc.prep.empty_stage:main",
     ),
     Stage(

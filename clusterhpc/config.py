@@ -65,7 +65,18 @@ class BoxesConfig:
         "cutouts", help="folder (under data.root) of the one-per-cluster <ID>.jpeg cutouts"
     )
     split: list[float] = param(
-        [0.5, 0.5, 0.0], ge=0, le=1, help="train, valid, test fractions (seeded shuffle, seed)"
+        [0.5, 0.5, 0.0],
+        ge=0,
+        le=1,
+        help="train, valid, test fractions of cutouts and of empty fields, by whole sky groups",
+    )
+    split_by: Literal["overlap", "healpix"] = param(
+        "overlap",
+        help="sky groups: cutouts/empty fields that overlap or show one cluster ('overlap'), "
+        "also joined by HEALPix cell of split_nside ('healpix')",
+    )
+    split_nside: int = param(
+        8, ge=1, le=8192, help="split_by healpix: nside of the cells (power of 2; 8 = 7.3 deg)"
     )
 
 
@@ -148,8 +159,10 @@ class ModelConfig:
     weight_decay: float = param(5e-4, ge=0, help="L2 weight decay on convolution kernels")
     label_smoothing: float = param(0.0, ge=0, lt=1, help="class head label smoothing")
     positive_iou: float = param(0.3, gt=0, lt=1, help="anchor IoU making it responsible for a box")
-    ignore_iou: float = param(0.5, gt=0, lt=1, help="no background loss above this IoU to truth")
-    max_boxes: int = param(32, ge=1, help="boxes kept per image")
+    ignore_iou: float = param(
+        0.5, gt=0, lt=1, help="no background loss at or above this IoU to truth or ignore regions"
+    )
+    max_boxes: int = param(32, ge=1, help="boxes (and ignore regions) kept per training image")
     sync_batchnorm: bool = param(True, help="batch-norm statistics over all Horovod ranks")
     bn_momentum: float = param(
         0.99, gt=0, lt=1, help="batch-norm moving-average momentum (0.9 for runs of few steps)"
@@ -300,6 +313,11 @@ class EvaluateConfig:
     nms: Literal["nms", "soft-nms"] = param("nms", help="greedy NMS or soft-NMS")
     nms_iou: float = param(0.45, gt=0, le=1, help="NMS IoU above which boxes are suppressed")
     nms_sigma: float = param(0.3, gt=0, help="soft-NMS Gaussian sigma")
+    sky_radius_arcmin: float = param(
+        1.5,
+        gt=0,
+        help="figures on the sky: a merged detection within this of a catalogue cluster is it",
+    )
     select_lambda_min: float = param(20.0, ge=0, help="headline completeness: lambda >= this")
     select_z: list[float] = param([0.1, 0.6], ge=0, help="headline completeness: z_min < z < z_max")
     z_bins: list[float] = param(
@@ -314,6 +332,11 @@ class EvaluateConfig:
         help="log10 M bin edges (Simet: M = 10^14.344 (lambda/40)^1.33)",
     )
     outlier: float = param(0.05, gt=0, help="regression outlier: |dz|/(1+z) above this (or 0.15)")
+    baseline_photoz: str = param(
+        "ZRED",
+        help="packed member column whose median is the z baseline of the z heads "
+        "(must be in prep.pack.member_features; real DR8 members have no ZRED)",
+    )
     gallery: int = param(12, ge=0, help="images in the detection gallery plot")
 
 

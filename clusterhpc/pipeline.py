@@ -2,8 +2,9 @@
 
 simulate -> prep boxes -> prep empty -> prep pack -> prep anchors -> train -> evaluate ->
 detect (on the test cutouts, into `<run.dir>/detections.fits`). After a stage finishes,
-rank 0 stamps it with a fingerprint of the config values it depends on
-(`.stages/<name>.json` in the survey or run directory); a rerun skips stamped stages whose
+rank 0 stamps it with a fingerprint of the config values it depends on and of its input
+files by content (`stage_inputs`: images, prep tables, packed shards, weights), in
+`.stages/<name>.json` of the survey or run directory; a rerun skips stamped stages whose
 inputs did not change and whose outputs still check out, and reruns the rest (each stage
 resumes on its own: cutouts already rendered, shards already packed, the latest checkpoint).
 Under `mpirun -n N` / `srun` every rank runs every stage: MPI-parallel stages split their work
@@ -21,10 +22,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from clusterhpc.config import Config
+from clusterhpc.config_checks import check_run_config
 from clusterhpc.hpc.mpi import get_comm
 from clusterhpc.io.atomic import atomic_write_text
 from clusterhpc.log import get_logger
-from clusterhpc.paths import packed_dir, run_dir, survey_dir
+from clusterhpc.paths import anchors_path, packed_dir, prep_dir, run_dir, survey_dir
+from clusterhpc.stage_inputs import inputs_digest
 
 log = get_logger("run")
 
@@ -42,6 +45,15 @@ def _exists(*names: str, scope: str = "data") -> Callable[[Config], bool]:
     def check(cfg: Config) -> bool:
         root = survey_dir(cfg) if scope == "data" else run_dir(cfg)
         return all((root / name).exists() for name in names)
+
+    return check
+
+
+def _in_prep(*names: str) -> Callable[[Config], bool]:
+    """Outputs of a prep stage, in `prep.out` (default `<data.root>/prep`)."""
+
+    def check(cfg: Config) -> bool:
+        return all((prep_dir(cfg) / name).exists() for name in names)
 
     return check
 
@@ -78,15 +90,15 @@ STAGES: tuple[PipelineStage, ...] = (
         "prep boxes",
         "clusterhpc.prep.boxes_stage:main",
         "data",
-        (*SURVEY, "prep.out", "prep.size", "prep.scale", "prep.boxes"),
-        _exists("prep/boxes.fits"),
+        (*SURVEY, "prep.out", "prep.size", "prep.scale", "prep.boxes", "prep.empty.image_dir"),
+        _in_prep("boxes.fits"),
     ),
     PipelineStage(
         "prep empty",
         "clusterhpc.prep.empty_stage:main",
         "data",
         (*SURVEY, "prep.out", "prep.size", "prep.scale", "prep.empty"),
-        _exists("prep/empty_fields.fits"),
+        _in_prep("empty_fields.fits"),
     ),
     PipelineStage(
         "prep pack", "clusterhpc.prep.pack_stage:main", "data", (*SURVEY, "prep"), _packed_ok
@@ -96,7 +108,7 @@ STAGES: tuple[PipelineStage, ...] = (
         "clusterhpc.prep.anchors_stage:main",
         "data",
         (*SURVEY, "prep", "model.anchors"),
-        lambda cfg: True,
+        lambda cfg: anchors_path(cfg).exists(),
     ),
     PipelineStage(
         "train",
@@ -143,7 +155,10 @@ def _value(cfg: Config, dotted: str) -> object:
 
 
 def fingerprint(cfg: Config, stage: PipelineStage) -> str:
+    """The config values the stage depends on and the content of its input files."""
     values = {key: _value(cfg, key) for key in stage.depends_on}
+    root = survey_dir(cfg) if stage.scope == "data" else run_dir(cfg)
+    values["inputs"] = inputs_digest(cfg, stage.name, root)
     return hashlib.sha256(json.dumps(values, sort_keys=True, default=str).encode()).hexdigest()
 
 
@@ -168,6 +183,7 @@ def _load(target: str) -> Callable[[Config], int | None]:
 
 
 def main(cfg: Config) -> int:
+    check_run_config(cfg)
     comm = get_comm()
     timings: dict[str, float] = {}
     for stage in STAGES:

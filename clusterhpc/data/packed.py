@@ -8,11 +8,13 @@ rank runs the same number of steps (Horovod all-reduces must pair up).
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
 
 from clusterhpc.errors import DataError
@@ -28,6 +30,26 @@ def read_index(packed_dir: str | Path) -> dict:
         return json.loads(path.read_text())
     except FileNotFoundError as exc:
         raise DataError(f"{path}: no packed dataset index (run `clusterhpc prep pack`)") from exc
+
+
+def split_fingerprint(packed_dir: str | Path, split: str) -> str | None:
+    """One digest of a split's shards by content (their names, counts and input fingerprints),
+    not by where they lie; None when the split is not packed. Reads shard attributes only."""
+    index = Path(packed_dir) / INDEX_NAME
+    if not index.exists():
+        return None
+    shards = read_index(packed_dir)["splits"].get(split, {}).get("shards")
+    if not shards:
+        return None
+    rows = []
+    for entry in shards:
+        try:
+            with h5py.File(Path(packed_dir) / entry["file"], "r") as h5:
+                attrs = [int(h5.attrs["n_images"]), str(h5.attrs["fingerprint"])]
+        except (OSError, KeyError):
+            attrs = [-1, "unreadable"]
+        rows.append([entry["file"], *attrs])
+    return hashlib.sha256(json.dumps(rows).encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -112,16 +134,19 @@ class PackedSplit:
 
 
 def iterate(split: PackedSplit, plan: EpochPlan) -> Iterator[PackedImage]:
-    """The plain-Python reader: images of a plan with their augmentations applied."""
+    """The plain-Python reader: images of a plan with their augmentations applied (to the
+    pixels, the boxes and the ignore regions alike)."""
     from clusterhpc.data.augment import augment, moved_weights
 
     height, width = split.image_shape[:2]
     for index, flips, shift in zip(plan.indices, plan.flips, plan.shifts, strict=True):
         item = split.item(int(index))
-        image, boxes = augment(item.image, item.boxes, flips, shift)
+        n = len(item.boxes)
+        image, moved = augment(item.image, np.concatenate([item.boxes, item.ignore]), flips, shift)
+        boxes = moved[:n]
         if shift.any():
             item.box_fields["weight"] = moved_weights(
                 item.box_fields["weight"], item.boxes, boxes, width, height
             )
-        item.image, item.boxes = np.ascontiguousarray(image), boxes
+        item.image, item.boxes, item.ignore = np.ascontiguousarray(image), boxes, moved[n:]
         yield item

@@ -2,8 +2,9 @@
 
 Work is done a batch at a time: one `tf.numpy_function` call copies a batch of image chunks
 out of HDF5 (no decoding) and applies the flips, transposes and translations while copying
-(the same `augment.augment` the plain iterator uses, so both readers agree exactly; a
-translation also rescales the box weights to the part left in the image); conversion to
+(the same `augment.augment` the plain iterator uses, so both readers agree exactly; the
+ignore regions move with the boxes; a translation also rescales the box weights to the part
+left in the image); conversion to
 float and letterboxing run as TensorFlow ops on the whole batch, model-specific target
 encoding (`encode`) runs on the batch, and batches are prefetched. Several batches are read
 in parallel (AUTOTUNE).
@@ -27,8 +28,8 @@ WEIGHT = BOX_FIELD_NAMES.index("weight")
 def _batch_reader(
     split: PackedSplit, plan: EpochPlan, batch_size: int, max_boxes: int
 ) -> Callable[[np.int64], tuple]:
-    """Numpy function: batch number -> augmented images, padded boxes, counts, box fields,
-    image indices."""
+    """Numpy function: batch number -> augmented images, padded boxes, counts, padded ignore
+    regions, their counts, box fields, image indices (at most `max_boxes` of each)."""
     height, width = split.image_shape[:2]
     stacked = {
         id(sh): np.stack([sh.box_fields[k] for k in BOX_FIELD_NAMES], 0).astype(np.float32)
@@ -41,21 +42,25 @@ def _batch_reader(
         images = np.empty((len(chosen), height, width, 3), np.uint8)
         boxes = np.zeros((len(chosen), max_boxes, 4), np.float32)
         counts = np.zeros(len(chosen), np.int32)
+        ignore = np.zeros((len(chosen), max_boxes, 4), np.float32)
+        n_ignore = np.zeros(len(chosen), np.int32)
         fields = np.zeros((len(BOX_FIELD_NAMES), len(chosen), max_boxes), np.float32)
         for row, index in enumerate(chosen):
             shard, local = split.locate(int(index))
             lo, hi = shard.box_offsets[local], shard.box_offsets[local + 1]
             n = min(hi - lo, max_boxes)
-            images[row], boxes[row, :n] = augment(
-                shard.image(local), shard.boxes[lo : lo + n], flips[row], shifts[row]
-            )
-            counts[row] = n
+            ilo, ihi = shard.ignore_offsets[local], shard.ignore_offsets[local + 1]
+            k = min(ihi - ilo, max_boxes)
+            both = np.concatenate([shard.boxes[lo : lo + n], shard.ignore_boxes[ilo : ilo + k]])
+            images[row], moved = augment(shard.image(local), both, flips[row], shifts[row])
+            boxes[row, :n], ignore[row, :k] = moved[:n], moved[n:]
+            counts[row], n_ignore[row] = n, k
             fields[:, row, :n] = stacked[id(shard)][:, lo : lo + n]
             if shifts[row].any():
                 fields[WEIGHT, row, :n] = moved_weights(
                     fields[WEIGHT, row, :n], shard.boxes[lo : lo + n], boxes[row, :n], width, height
                 )
-        return (images, boxes, counts, *fields, chosen.astype(np.int64))
+        return (images, boxes, counts, ignore, n_ignore, *fields, chosen.astype(np.int64))
 
     return read
 
@@ -89,9 +94,10 @@ def detection_dataset(
     encode: Callable[[dict], dict] | None = None,
     drop_remainder: bool = True,
 ):
-    """Batches of {'image' (float in [0, 1], letterboxed), 'boxes', 'n_boxes', 'weight', 'cls',
-    'z', 'lam', 'central', 'index'} (or what `encode` makes of them), from batch
-    `start_batch` of the plan on."""
+    """Batches of {'image' (float in [0, 1], letterboxed), 'boxes', 'n_boxes', 'ignore',
+    'n_ignore', 'weight', 'cls', 'z', 'lam', 'central', 'index'} (or what `encode` makes of
+    them), from batch `start_batch` of the plan on. 'ignore' holds the ignore regions, moved
+    with the pixels like 'boxes'; both are padded with zero rows to `max_boxes`."""
     tf, _ = import_keras()
     height, width = split.image_shape[:2]
     if plan.flips[:, 2].any() and height != width:
@@ -101,21 +107,36 @@ def detection_dataset(
     n = len(plan.indices)
     n_batches = n // batch_size if drop_remainder else -(-n // batch_size)
     read = _batch_reader(split, plan, batch_size, max_boxes)
-    out_types = (tf.uint8, tf.float32, tf.int32, *([tf.float32] * len(BOX_FIELD_NAMES)), tf.int64)
+    out_types = (
+        tf.uint8,
+        tf.float32,
+        tf.int32,
+        tf.float32,
+        tf.int32,
+        *([tf.float32] * len(BOX_FIELD_NAMES)),
+        tf.int64,
+    )
 
     def load(batch):
-        images, boxes, counts, *fields, index = tf.numpy_function(
+        images, boxes, counts, ignore, n_ignore, *fields, index = tf.numpy_function(
             read, [batch], out_types, stateful=False
         )
         images.set_shape((None, height, width, 3))
         boxes.set_shape((None, max_boxes, 4))
+        ignore.set_shape((None, max_boxes, 4))
         images = tf.image.convert_image_dtype(images, tf.float32)
-        images, boxes = letterbox_tf(images, boxes, input_size, (height, width))
-        valid = tf.cast(tf.range(max_boxes)[None, :] < counts[:, None], tf.float32)
+        images, both = letterbox_tf(
+            images, tf.concat([boxes, ignore], 1), input_size, (height, width)
+        )
+        slots = tf.range(max_boxes)[None, :]
+        valid = tf.cast(slots < counts[:, None], tf.float32)
+        valid_ignore = tf.cast(slots < n_ignore[:, None], tf.float32)
         sample = {
             "image": images,
-            "boxes": boxes * valid[..., None],
+            "boxes": both[:, :max_boxes] * valid[..., None],
             "n_boxes": counts,
+            "ignore": both[:, max_boxes:] * valid_ignore[..., None],
+            "n_ignore": n_ignore,
             "index": index,
         }
         for name, value in zip(BOX_FIELD_NAMES, fields, strict=True):

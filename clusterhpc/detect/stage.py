@@ -3,8 +3,11 @@
 Runs the trained detector of `run.dir` over the images (MPI-parallel: rank r takes a
 contiguous block), converts boxes to RA/Dec centres and sizes in arcmin, merges detections of
 the same cluster on overlapping cutouts (friends-of-friends within `detect.merge_arcmin`) and
-writes a FITS catalogue with units. The score threshold is `detect.score_threshold`, else
-the operating point in `<run.dir>/metrics.json` (from `clusterhpc evaluate`), else 0.5.
+writes a FITS catalogue with units. A `class` head adds CLASS (the z bin of `model.class_edges`,
+listed in the header as CLSEDGES) and CLASS_PROB (its sigmoid probability); a `regression` head
+adds Z_PRED, Z_SIGMA and LAMBDA_PRED = exp(ln λ), LAMBDA_SIGMA = λ σ(ln λ) (first order). The
+score threshold is `detect.score_threshold`, else the operating point `clusterhpc evaluate`
+recorded in `<run.dir>/inference.json` (or, for older runs, `<run.dir>/metrics.json`), else 0.5.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from clusterhpc.detect.catalog import boxes_to_sky, merge_duplicates, write_cata
 from clusterhpc.detect.sources import Sources, open_sources
 from clusterhpc.hpc.mpi import get_comm, split_evenly
 from clusterhpc.log import get_logger, progress
+from clusterhpc.models import inference_record
 from clusterhpc.models.yolo_inference import (
     Detector,
     recalibrate_on_training_images,
@@ -34,7 +38,10 @@ DEFAULT_THRESHOLD = 0.5
 def score_threshold(cfg: Config) -> float:
     if cfg.detect.score_threshold > 0:
         return cfg.detect.score_threshold
-    path = run_dir(cfg) / "metrics.json"
+    recorded = inference_record.read(run_dir(cfg)).get("score_threshold")
+    if recorded:
+        return float(recorded)
+    path = run_dir(cfg) / "metrics.json"  # runs evaluated before inference.json existed
     if path.exists():
         value = json.loads(path.read_text()).get("score_threshold")
         if value:
@@ -46,7 +53,7 @@ def score_threshold(cfg: Config) -> float:
 def detect_rows(detector: Detector, sources: Sources, indices: range, batch: int) -> dict:
     """Column arrays of every detection on the given images."""
     cols: dict[str, list] = {k: [] for k in ("RA", "DEC", "WIDTH", "HEIGHT", "SCORE", "X", "Y")}
-    cols.update(IMAGE=[], VALUES=[], SIGMAS=[])
+    cols.update(IMAGE=[], VALUES=[], SIGMAS=[], CLASS=[], CLASS_PROB=[])
     starts = range(indices.start, indices.stop, batch)
     for start in progress(starts, desc="detect", total=len(starts)):
         chunk = range(start, min(start + batch, indices.stop))
@@ -64,11 +71,13 @@ def detect_rows(detector: Detector, sources: Sources, indices: range, batch: int
             n_val = len(detector.value_names)
             cols["VALUES"].append(det.values.reshape(len(det.scores), n_val))
             cols["SIGMAS"].append(det.sigmas.reshape(len(det.scores), n_val))
+            cols["CLASS"].append(det.classes)
+            cols["CLASS_PROB"].append(det.class_prob)
     return cols
 
 
-def to_table(parts: list[dict], value_names: tuple[str, ...]) -> Table:
-    """One table of all ranks' detections, with regression columns in physical units."""
+def to_table(parts: list[dict], value_names: tuple[str, ...], class_head: bool = False) -> Table:
+    """One table of all ranks' detections, with class or regression columns (physical units)."""
     n_val = len(value_names)
 
     def cat(key: str, width: int | None = None) -> np.ndarray:
@@ -79,13 +88,16 @@ def to_table(parts: list[dict], value_names: tuple[str, ...]) -> Table:
 
     table = Table({k: cat(k) for k in ("RA", "DEC", "WIDTH", "HEIGHT", "SCORE", "X", "Y")})
     table["IMAGE"] = np.array([n for p in parts for n in p["IMAGE"]], dtype=str).reshape(-1)
+    if class_head:
+        table["CLASS"] = cat("CLASS").astype(np.int16)
+        table["CLASS_PROB"] = cat("CLASS_PROB")
     values, sigmas = cat("VALUES", n_val), cat("SIGMAS", n_val)
     for col, name in enumerate(value_names):
         if name == "z":
-            table["Z_PRED"], table["Z_PRED_ERR"] = values[:, col], sigmas[:, col]
+            table["Z_PRED"], table["Z_SIGMA"] = values[:, col], sigmas[:, col]
         else:  # the head predicts ln λ with σ in ln λ
             lam = np.exp(values[:, col])
-            table["LAMBDA_PRED"], table["LAMBDA_PRED_ERR"] = lam, lam * sigmas[:, col]
+            table["LAMBDA_PRED"], table["LAMBDA_SIGMA"] = lam, lam * sigmas[:, col]
     return table
 
 
@@ -105,27 +117,27 @@ def main(cfg: Config) -> int:
         nms_sigma=ev.nms_sigma,
     )
     if ev.recalibrate_bn:
-        recalibrate_on_training_images(detector, train_cfg, ev.recalibrate_bn, d.batch_size)
+        recalibrate_on_training_images(detector, train_cfg, ev.recalibrate_bn, d.batch_size, cfg)
     sources = open_sources(d.images, d.scale or cfg.prep.scale, d.splits)
     mine = split_evenly(len(sources), comm.rank, comm.size)
     rows = detect_rows(detector, sources, range(mine.start, mine.stop), d.batch_size)
     parts = comm.gather(rows)
     if parts is None:
         return 0
-    table = merge_duplicates(to_table(parts, detector.value_names), d.merge_arcmin)
+    class_head = detector.spec.head == "class"
+    table = merge_duplicates(to_table(parts, detector.value_names, class_head), d.merge_arcmin)
     table.add_column(np.arange(1, len(table) + 1), name="ID", index=0)
     out = Path(d.out)
-    write_catalog(
-        table,
-        out,
-        {
-            "run": str(run),
-            "weights": detector.weights,
-            "scorethr": threshold,
-            "mergearc": d.merge_arcmin,
-            "nimages": len(sources),
-        },
-    )
+    meta = {
+        "run": str(run),
+        "weights": detector.weights,
+        "scorethr": threshold,
+        "mergearc": d.merge_arcmin,
+        "nimages": len(sources),
+    }
+    if class_head:
+        meta["clsedges"] = ",".join(f"{e:g}" for e in train_cfg.model.class_edges)
+    write_catalog(table, out, meta)
     log.info(
         "%d clusters from %d images (threshold %.3f) -> %s",
         len(table),

@@ -2,9 +2,11 @@
 
 Per image, detections (best score first) greedily take the unmatched truth box of highest
 IoU >= the threshold, preferring counted truths; a detection whose best match is an ignored
-truth (mostly outside the image, COCO's "crowd") is left out. Over the split, detections are
-sorted by score; precision is made monotone (the envelope from the right) and read at 101
-recall points 0, 0.01, ..., 1 (0 beyond the highest recall reached); AP is their mean.
+truth (mostly outside the image) or an ignore region (a visible cluster that is not a label),
+COCO's "crowd", is left out; an ignored box may take any number of detections. Over the
+split, detections are sorted by score; precision is made monotone (the envelope from the
+right) and read at 101 recall points 0, 0.01, ..., 1 (0 beyond the highest recall reached);
+AP is their mean.
 mAP@[.5:.95] averages AP over IoU thresholds 0.50, 0.55, ..., 0.95.
 """
 
@@ -65,10 +67,13 @@ def precision_recall(
     for i in range(truth.n_images):
         t0, t1 = truth.offsets[i], truth.offsets[i + 1]
         p0, p1 = preds.offsets[i], preds.offsets[i + 1]
-        if t1 == t0 or p1 == p0:
+        regions = truth.ignore_of(i)
+        if p1 == p0 or (t1 == t0 and not len(regions)):
             continue
-        iou = pairwise_iou(preds.boxes[p0:p1], truth.boxes[t0:t1])
-        matched, ignored = _match_image(iou, ignore_all[t0:t1], iou_threshold)
+        boxes = np.concatenate([truth.boxes[t0:t1], regions])
+        ignore = np.concatenate([ignore_all[t0:t1], np.ones(len(regions), bool)])
+        iou = pairwise_iou(preds.boxes[p0:p1], boxes)
+        matched, ignored = _match_image(iou, ignore, iou_threshold)
         true_pos[p0:p1] = matched & ~ignored
         skip[p0:p1] = ignored
     n_truth = int((~ignore_all).sum())

@@ -3,8 +3,10 @@
 `optimal`: one-to-one assignment (Hungarian, `scipy.optimize.linear_sum_assignment`) that
 maximises the number of matches and, among those, the summed match quality (IoU, or
 1 - distance/limit for the centre criterion). Truth boxes flagged `ignore` (mostly outside
-the image) are neither required nor false: predictions left over that would match one are
-dropped from the purity denominator, as COCO does with its "crowd" boxes.
+the image) and the image's ignore regions (clusters visible in the image that are not labels,
+`io.shards`) are neither required nor false: predictions left over from the one-to-one
+matching that match one by the same criterion are dropped from the purity denominator, as
+COCO does with its "crowd" boxes.
 
 `legacy_count`: the seed's purity_completeness.py/yolo_stats.py counting with no positions:
 TP = min(n_pred, n_truth), FP = excess predictions, FN = deficit (truth counted when its
@@ -48,7 +50,8 @@ class ImageMatch:
 
     truth_matched: np.ndarray  # bool (n_truth,)
     pred_matched: np.ndarray  # bool (n_pred,)
-    pred_ignored: np.ndarray  # bool (n_pred,): unmatched but on an ignored truth box
+    pred_ignored: np.ndarray  # bool (n_pred,): unmatched, on an ignored truth or region
+    pred_on_region: np.ndarray  # bool (n_pred,): unmatched, on an ignore region
     pairs: np.ndarray  # int (k, 2): (pred index, truth index)
 
     @property
@@ -102,29 +105,35 @@ def match_image(
     ignore: np.ndarray,
     criterion: Criterion,
     pixscale: float = 1.0,
+    regions: np.ndarray | None = None,
 ) -> ImageMatch:
-    """Optimal one-to-one matching of one image's predictions to its required truth boxes."""
+    """Optimal one-to-one matching of one image's predictions to its required truth boxes;
+    unmatched predictions that match an ignored truth or an ignore region (l, 4) are ignored."""
     n_pred, n_truth = len(pred), len(truth)
     truth_matched = np.zeros(n_truth, bool)
     pred_matched = np.zeros(n_pred, bool)
     pred_ignored = np.zeros(n_pred, bool)
-    if n_pred == 0 or n_truth == 0:
-        return ImageMatch(truth_matched, pred_matched, pred_ignored, np.zeros((0, 2), int))
-    quality = criterion.quality(pred, truth, pixscale)
-    required = np.flatnonzero(~ignore)
-    pairs = assign(quality[:, required])
-    pairs[:, 1] = required[pairs[:, 1]]
-    pred_matched[pairs[:, 0]] = True
-    truth_matched[pairs[:, 1]] = True
-    if np.any(ignore):
-        pred_ignored = ~pred_matched & np.any(quality[:, ignore] > 0, axis=1)
-    return ImageMatch(truth_matched, pred_matched, pred_ignored, pairs)
+    on_region = np.zeros(n_pred, bool)
+    pairs = np.zeros((0, 2), int)
+    if n_pred and n_truth:
+        quality = criterion.quality(pred, truth, pixscale)
+        required = np.flatnonzero(~ignore)
+        pairs = assign(quality[:, required])
+        pairs[:, 1] = required[pairs[:, 1]]
+        pred_matched[pairs[:, 0]] = True
+        truth_matched[pairs[:, 1]] = True
+        if np.any(ignore):
+            pred_ignored = ~pred_matched & np.any(quality[:, ignore] > 0, axis=1)
+    if n_pred and regions is not None and len(regions):
+        on_region = ~pred_matched & np.any(criterion.quality(pred, regions, pixscale) > 0, axis=1)
+    return ImageMatch(truth_matched, pred_matched, pred_ignored | on_region, on_region, pairs)
 
 
 def match_count(
     pred: np.ndarray, truth: np.ndarray, truth_central: np.ndarray, ignore: np.ndarray
 ) -> ImageMatch:
-    """The seed's counting: min(n_pred, n_truth) truths are 'found', whatever the positions.
+    """The seed's counting: min(n_pred, n_truth) truths are 'found', whatever the positions
+    (so ignore regions, which need positions, play no part).
 
     Counted truths are marked matched central first (then in stored order), so binned
     completeness follows the seed's 'a cluster image is found if it has a detection'. The
@@ -143,4 +152,5 @@ def match_count(
     if k:
         rows, cols = linear_sum_assignment(pairwise_giou(pred, truth[counted]), maximize=True)
         pairs = np.stack([rows, counted[cols]], 1).astype(int)
-    return ImageMatch(truth_matched, pred_matched, np.zeros(n_pred, bool), pairs)
+    none = np.zeros(n_pred, bool)
+    return ImageMatch(truth_matched, pred_matched, none, none, pairs)

@@ -4,6 +4,8 @@ Definitions (per split, at a score threshold t; predictions below t are dropped)
 
 - a truth box *counts* when its in-image area fraction >= `min_area_fraction`; the others
   are ignored: not required, and a prediction that only matches one is not a false positive;
+- likewise an image's ignore regions (visible clusters that are not labels): a prediction
+  left unmatched that matches one is neither true nor false (`n_predictions_ignored`);
 - completeness = matched counted truths / counted truths inside the selection cuts;
 - purity = matched predictions / predictions (empty fields included, ignored ones excluded);
 - fp_per_empty_field = unmatched predictions on empty fields / empty fields;
@@ -55,7 +57,8 @@ class SplitMatch:
     truth_matched: np.ndarray  # bool (M,)
     pred_kept: np.ndarray  # bool (K,): score >= threshold
     pred_matched: np.ndarray  # bool (K,)
-    pred_ignored: np.ndarray  # bool (K,): kept, unmatched, on an ignored truth
+    pred_ignored: np.ndarray  # bool (K,): kept, unmatched, on an ignored truth or region
+    pred_on_region: np.ndarray  # bool (K,): kept, unmatched, on an ignore region
     pairs: np.ndarray  # int (k, 2): (prediction row, truth row)
 
     @property
@@ -71,7 +74,8 @@ class SplitMatcher:
             raise ValueError(f"{truth.n_images} truth images but {preds.n_images} predicted")
         self.truth, self.preds, self.settings = truth, preds, settings
         self.counted = truth.weight >= settings.min_area_fraction
-        self.both = np.flatnonzero((np.diff(truth.offsets) > 0) & (np.diff(preds.offsets) > 0))
+        has_truth = (np.diff(truth.offsets) > 0) | (np.diff(truth.ignore_offsets) > 0)
+        self.both = np.flatnonzero(has_truth & (np.diff(preds.offsets) > 0))
 
     def _image(self, i: int, k: int) -> ImageMatch:
         t0, t1 = self.truth.offsets[i], self.truth.offsets[i + 1]
@@ -81,7 +85,14 @@ class SplitMatcher:
         if self.settings.mode == "legacy_count":
             return match_count(pred, self.truth.boxes[t0:t1], self.truth.central[t0:t1], ignore)
         pixscale = float(self.truth.meta["pixscale"][i])
-        return match_image(pred, self.truth.boxes[t0:t1], ignore, self.settings.criterion, pixscale)
+        return match_image(
+            pred,
+            self.truth.boxes[t0:t1],
+            ignore,
+            self.settings.criterion,
+            pixscale,
+            self.truth.ignore_of(i),
+        )
 
     def at(self, threshold: float) -> SplitMatch:
         truth, preds = self.truth, self.preds
@@ -91,6 +102,7 @@ class SplitMatcher:
         truth_matched = np.zeros(len(truth.z), bool)
         pred_matched = np.zeros(len(kept), bool)
         pred_ignored = np.zeros(len(kept), bool)
+        pred_on_region = np.zeros(len(kept), bool)
         pairs = []
         for i in self.both:
             k = int(n_kept[i])
@@ -101,6 +113,7 @@ class SplitMatcher:
             truth_matched[t0 : truth.offsets[i + 1]] = m.truth_matched
             pred_matched[p0 : p0 + k] = m.pred_matched
             pred_ignored[p0 : p0 + k] = m.pred_ignored
+            pred_on_region[p0 : p0 + k] = m.pred_on_region
             pairs.append(m.pairs + np.array([p0, t0]))
         return SplitMatch(
             threshold=float(threshold),
@@ -109,6 +122,7 @@ class SplitMatcher:
             pred_kept=kept,
             pred_matched=pred_matched,
             pred_ignored=pred_ignored,
+            pred_on_region=pred_on_region,
             pairs=np.concatenate(pairs) if pairs else np.zeros((0, 2), int),
         )
 
@@ -153,18 +167,21 @@ def counts(truth: Truth, preds: Predictions, match: SplitMatch, selection: Selec
         "n_truth_found": n_found,
         "n_predictions": n_pred,
         "n_predictions_true": n_true,
+        "n_predictions_ignored": int(match.pred_ignored.sum()),
+        "n_predictions_on_ignore_regions": int(match.pred_on_region.sum()),
+        "n_ignore_regions": len(truth.ignore_boxes),
         "n_false_on_empty": fp_empty,
         "n_images": truth.n_images,
         "n_empty_fields": n_empty,
         "giou": giou_summary(truth, preds, match),
         "completeness_by_position": {
-            "central": _fraction(match.truth_matched[sample & truth.central]),
-            "neighbour": _fraction(match.truth_matched[sample & ~truth.central]),
+            "central": fraction_with_error(match.truth_matched[sample & truth.central]),
+            "neighbour": fraction_with_error(match.truth_matched[sample & ~truth.central]),
         },
     }
 
 
-def _fraction(success: np.ndarray) -> dict:
+def fraction_with_error(success: np.ndarray) -> dict:
     """Fraction of True with its 68 % Wilson interval."""
     n, k = len(success), int(success.sum())
     lo, hi = wilson(k, n)
@@ -310,32 +327,91 @@ def richness_scores(lam_true: np.ndarray, ln_lam_pred: np.ndarray) -> dict:
     }
 
 
-def regression_scores(
-    truth: Truth, preds: Predictions, match: SplitMatch, outlier: float, z_edges: Sequence[float]
+def value_scores(
+    name: str,
+    z_true: np.ndarray,
+    lam_true: np.ndarray,
+    pred: np.ndarray,
+    outlier: float,
+    z_edges: Sequence[float],
 ) -> dict:
-    """Regression-head scores on the matched pairs, overall and in bins of true z."""
+    """Scores of predictions of 'z' (z) or 'lam' (ln λ), overall and in bins of true z."""
+    which = np.digitize(z_true, z_edges) - 1
+
+    def score(sel: np.ndarray) -> dict:
+        if name == "z":
+            return redshift_scores(z_true[sel], pred[sel], outlier)
+        return richness_scores(lam_true[sel], pred[sel])
+
+    return {
+        "all": score(np.ones(len(pred), bool)),
+        "binned_z": [
+            {"lo": float(z_edges[b]), "hi": float(z_edges[b + 1]), **score(which == b)}
+            for b in range(len(z_edges) - 1)
+        ],
+    }
+
+
+def regression_scores(
+    truth: Truth,
+    preds: Predictions,
+    match: SplitMatch,
+    outlier: float,
+    z_edges: Sequence[float],
+    baselines: dict[str, dict[str, np.ndarray]] | None = None,
+) -> dict:
+    """Regression-head scores on the matched pairs, overall and in bins of true z.
+
+    `baselines` maps a value name to {key: prediction per truth row, NaN where there is none};
+    each is scored, with the model, on the matched clusters it has a prediction for."""
     if not preds.value_names or not len(match.pairs):
         return {}
     p, t = match.pairs[:, 0], match.pairs[:, 1]
-    z_true = truth.z[t]
-    which = np.digitize(z_true, z_edges) - 1
+    z_true, lam_true = truth.z[t], truth.lam[t]
     out: dict[str, dict] = {}
     for col, name in enumerate(preds.value_names):
         pred = preds.values[p, col]
-
-        def score(sel: np.ndarray, pred: np.ndarray = pred, name: str = name) -> dict:
-            if name == "z":
-                return redshift_scores(z_true[sel], pred[sel], outlier)
-            return richness_scores(truth.lam[t][sel], pred[sel])
-
-        out[name] = {
-            "all": score(np.ones(len(p), bool)),
-            "binned_z": [
-                {"lo": float(z_edges[b]), "hi": float(z_edges[b + 1]), **score(which == b)}
-                for b in range(len(z_edges) - 1)
-            ],
-        }
+        out[name] = value_scores(name, z_true, lam_true, pred, outlier, z_edges)
+        for key, values in (baselines or {}).get(name, {}).items():
+            has = np.isfinite(values[t])
+            z_has, lam_has = z_true[has], lam_true[has]
+            out[name][key] = {
+                "model": value_scores(name, z_has, lam_has, pred[has], outlier, z_edges),
+                "baseline": value_scores(name, z_has, lam_has, values[t][has], outlier, z_edges),
+            }
     return out
+
+
+def class_scores(true_class: np.ndarray, pred_class: np.ndarray, edges: Sequence[float]) -> dict:
+    """Confusion matrix (rows: true z bin, columns: predicted) and accuracy, overall and per
+    true z bin, with Wilson 68 % intervals."""
+    n_classes = len(edges) - 1
+    true_class, pred_class = np.asarray(true_class, int), np.asarray(pred_class, int)
+    confusion = np.zeros((n_classes, n_classes), np.int64)
+    np.add.at(confusion, (true_class, pred_class), 1)
+    n, k = confusion.sum(axis=1), np.diag(confusion)
+    lo, hi = wilson(k, n)
+    total, correct = int(n.sum()), int(k.sum())
+    all_lo, all_hi = wilson(correct, total)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        accuracy = k / n
+    return {
+        "n": total,
+        "accuracy": correct / total if total else float("nan"),
+        "accuracy_err": [float(all_lo), float(all_hi)],
+        "confusion": confusion.tolist(),
+        "binned_z": [
+            {
+                "lo": float(edges[b]),
+                "hi": float(edges[b + 1]),
+                "n": int(n[b]),
+                "correct": int(k[b]),
+                "accuracy": _clean(accuracy[b : b + 1])[0],
+                "err": _clean(np.array([lo[b], hi[b]])),
+            }
+            for b in range(n_classes)
+        ],
+    }
 
 
 def _clean(values: np.ndarray) -> list[float | None]:

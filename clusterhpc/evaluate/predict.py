@@ -36,7 +36,7 @@ def predict_split(
             index = batch["index"].numpy()
             found = detector.detect_letterboxed(batch["image"].numpy(), [shape] * len(index))
             rows += [
-                (int(i), d.boxes, d.scores, d.values, d.sigmas)
+                (int(i), d.boxes, d.scores, d.values, d.sigmas, d.classes)
                 for i, d in zip(index, found, strict=True)
             ]
     gathered = comm.gather(rows)
@@ -51,4 +51,5 @@ def predict_split(
         [np.asarray(r[2]).reshape(len(r[1]), n_val) for r in order],
         [np.asarray(r[3]).reshape(len(r[1]), n_val) for r in order],
         value_names=detector.value_names,
+        classes=[np.asarray(r[4]) for r in order],
     )

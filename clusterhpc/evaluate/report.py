@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from clusterhpc.evaluate.report_comparable import comparable_rows, sky_section
+from clusterhpc.evaluate.report_heads import head_sections
 from clusterhpc.io.atomic import atomic_write_text
 
 
@@ -48,7 +50,17 @@ def summary_paragraph(m: dict) -> str:
         f"real (purity), with {_num(m['fp_per_empty_field'])} false detections per empty field, "
         f"at score threshold {_num(m['score_threshold'])} chosen on {p['tuned_on']} "
         f"({p['operating_point']}). AP@0.5 = {_num(m['map50'])}, "
-        f"mAP@[.5:.95] = {_num(m['map50_95'])}. {_matching_sentence(p)}"
+        f"mAP@[.5:.95] = {_num(m['map50_95'])}. {_matching_sentence(p)}{_ignore_sentence(m)}"
+    )
+
+
+def _ignore_sentence(m: dict) -> str:
+    if m["protocol"]["matching"] == "legacy_count":
+        return ""
+    return (
+        f" {m['n_predictions_on_ignore_regions']} detections fall on the {m['n_ignore_regions']} "
+        "ignore regions (clusters visible in an image that are not labels) and are neither "
+        f"true nor false ({m['n_predictions_ignored']} ignored in all)."
     )
 
 
@@ -97,6 +109,7 @@ def write_report(m: dict, plots: dict[str, str], path: Path) -> None:
         f"| completeness [68 %] | {_pct(m['completeness'])}{_err(m['completeness_err'])} |",
         f"| purity [68 %] | {_pct(m['purity'])}{_err(m['purity_err'])} |",
         *_position_rows(m.get("completeness_by_position", {})),
+        *comparable_rows(m),
         f"| false detections per empty field | {_num(m['fp_per_empty_field'], 4)} |",
         f"| score threshold | {_num(m['score_threshold'])} |",
         f"| C = P threshold (on {m['protocol']['tuned_on']}) | "
@@ -110,8 +123,8 @@ def write_report(m: dict, plots: dict[str, str], path: Path) -> None:
     for name, label in (("z", "z"), ("lambda", "λ"), ("log10_mass", "log10 M")):
         lines += [f"## Completeness in bins of {label}", ""]
         lines += [*_binned_table(m["binned"]["completeness"][name], label), ""]
-    for name, scores in m.get("regression", {}).items():
-        lines += [f"## Regression: {name}", "", "```", str(scores["all"]), "```", ""]
+    lines += sky_section(m)
+    lines += head_sections(m)
     lines += ["## Figures", ""]
     for caption, rel in plots.items():
         lines += [f"### {caption}", "", f"![{caption}]({rel})", ""]

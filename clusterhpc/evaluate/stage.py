@@ -3,7 +3,8 @@
 Protocol. The score threshold is chosen on validation images and the numbers are reported
 on test images, never tuned on them:
 
-- on the run's own survey (same resolved `data.root` as the run's `config.yaml`): tuned on
+- on the run's own survey (its packed training shards have the fingerprints the run recorded
+  in `inference.json`, wherever the survey is staged): tuned on
   `valid`, reported on `test`; without a test split, `valid` is cut in two seeded halves
   (tune on one, report on the other);
 - on another survey, every image of every split counts as test data; the threshold is then
@@ -29,6 +30,8 @@ from clusterhpc.data.packed import PackedSplit, read_index
 from clusterhpc.errors import DataError
 from clusterhpc.evaluate import plots
 from clusterhpc.evaluate.ap import mean_ap, precision_recall
+from clusterhpc.evaluate.breakdown import comparable_figures
+from clusterhpc.evaluate.heads import head_scores
 from clusterhpc.evaluate.matching import Criterion
 from clusterhpc.evaluate.metrics import (
     MatchSettings,
@@ -38,21 +41,22 @@ from clusterhpc.evaluate.metrics import (
     binned_purity,
     counts,
     operating_point,
-    regression_scores,
     sweep,
 )
 from clusterhpc.evaluate.predict import predict_split
 from clusterhpc.evaluate.records import Predictions, Truth
 from clusterhpc.evaluate.report import write_report
+from clusterhpc.evaluate.sky import SkySettings
 from clusterhpc.hpc.mpi import Comm, get_comm
 from clusterhpc.io.atomic import atomic_write_text
 from clusterhpc.log import get_logger
+from clusterhpc.models import inference_record
 from clusterhpc.models.yolo_inference import (
     Detector,
     recalibrate_on_training_images,
     trained_config,
 )
-from clusterhpc.paths import packed_dir, run_dir
+from clusterhpc.paths import packed_dir, run_dir, survey_dir
 from clusterhpc.sky.projection import to_pixels
 
 log = get_logger("evaluate")
@@ -78,7 +82,12 @@ class Scored:
 
 
 def same_survey(train_cfg: Config, cfg: Config) -> bool:
-    return Path(train_cfg.data.root).resolve() == Path(cfg.data.root).resolve()
+    """Whether `cfg`'s survey holds the run's training shards, by content (wherever staged);
+    by resolved `data.root` only for runs that recorded no shard fingerprints."""
+    same = inference_record.trained_on(run_dir(cfg), packed_dir(cfg))
+    if same is None:
+        return Path(train_cfg.data.root).resolve() == Path(cfg.data.root).resolve()
+    return same
 
 
 def split_names(packed: Path) -> list[str]:
@@ -235,7 +244,15 @@ def evaluate(
             "uncertainties": "Wilson score interval, 68.3 %",
         },
         "binned": binned,
-        "regression": regression_scores(report.truth, report.preds, match, ev.outlier, ev.z_bins),
+        **comparable_figures(
+            report.truth,
+            report.preds,
+            match,
+            selection,
+            survey_dir(cfg) / "catalog.fits",
+            SkySettings(ev.sky_radius_arcmin, cfg.detect.merge_arcmin, bins),
+        ),
+        **head_scores(cfg, train_cfg, tune, report, match),
         "curves": curves,
     }
     metrics["plots"] = make_plots(cfg, train_cfg, report, match, metrics, out)
@@ -334,7 +351,7 @@ def main(cfg: Config) -> int:
         nms_sigma=ev.nms_sigma,
     )
     if ev.recalibrate_bn:
-        recalibrate_on_training_images(detector, train_cfg, ev.recalibrate_bn, ev.batch_size)
+        recalibrate_on_training_images(detector, train_cfg, ev.recalibrate_bn, ev.batch_size, cfg)
     tune, report, protocol = choose_sets(cfg, train_cfg, detector, comm)
     if not comm.is_root:
         return 0
@@ -348,6 +365,8 @@ def main(cfg: Config) -> int:
     metrics["seconds"] = time.perf_counter() - tic
     metrics = _json_safe(metrics)
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1))
+    if ev.score_threshold <= 0:  # chosen on the run's own valid split: the run's threshold
+        inference_record.update(run, score_threshold=metrics["score_threshold"])
     write_report(metrics, metrics["plots"], out / "report.md")
     log.info(
         "completeness %s, purity %s at threshold %.3f, AP50 %s -> %s",

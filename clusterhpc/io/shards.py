@@ -1,6 +1,6 @@
 """HDF5 shard layout for packed cutouts: images, ragged boxes, metadata and member catalogues.
 
-One shard file `packed/<split>-NNNNN-of-MMMMM.h5` holds (schema version 1):
+One shard file `packed/<split>-NNNNN-of-MMMMM.h5` holds (schema version 2):
 
     images          uint8 (N, H, W, 3), one chunk per image, optional lossless compression
     image_crc32     uint32 (N,)   CRC-32 of every image's bytes (verify reports the index)
@@ -8,12 +8,17 @@ One shard file `packed/<split>-NNNNN-of-MMMMM.h5` holds (schema version 1):
     box_offsets     int64 (N+1,)  boxes of image i are rows box_offsets[i]:box_offsets[i+1]
     boxes           float32 (M, 4) x1, y1, x2, y2 in image pixels (may extend past the edges)
     box/<field>     (M,)          per-box fields, see BOX_FIELDS
+    ignore_offsets  int64 (N+1,)  ignore regions of image i are rows ignore_offsets[i]:[i+1]
+    ignore_boxes    float32 (L, 4) x1, y1, x2, y2 of clusters visible in the image but not
+                                  labels (box centre outside, or dropped by the prep rules):
+                                  neither trained as background nor scored as false
     member_offsets  int64 (N+1,)  members of image i's central cluster
     members         float64 (K, F) member catalogue rows, columns named by attr `features`
 
 Root attributes: schema_version, n_images, image_shape, fingerprint (of the inputs), and a
 `sha256` attribute on every dataset except `images` (covered per image by `image_crc32`).
 Files are written under a temporary name, fsynced and renamed: a shard that exists is whole.
+Version 2 added the ignore regions; older shards are refused (repack them).
 """
 
 from __future__ import annotations
@@ -28,9 +33,10 @@ from typing import Any
 import h5py
 import numpy as np
 
+from clusterhpc.errors import DataError
 from clusterhpc.io.atomic import atomic_path
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 META_FIELDS: dict[str, Any] = {
     "id": np.int64,  # cluster ID for cluster cutouts, -1 for empty fields
@@ -61,6 +67,7 @@ class PackedImage:
     box_fields: dict[str, np.ndarray]  # BOX_FIELDS name -> (n,)
     meta: dict[str, Any]  # META_FIELDS name -> scalar, plus "path"
     members: np.ndarray = field(default_factory=lambda: np.zeros((0, 0)))  # (k, F)
+    ignore: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))  # (l, 4)
 
 
 def _sha256(array: np.ndarray) -> str:
@@ -104,6 +111,7 @@ def write_shard(
         raise ValueError(f"{path}: images of different shapes {sorted(shapes)} in one shard")
     shape = shapes.pop() if shapes else (0, 0, 3)
     boxes, box_offsets = _ragged([it.boxes for it in items], 4, np.float32)
+    ignore_boxes, ignore_offsets = _ragged([it.ignore for it in items], 4, np.float32)
     n_feat = len(member_features)
     members, member_offsets = _ragged(
         [it.members if it.members.size else np.zeros((0, n_feat)) for it in items],
@@ -113,6 +121,8 @@ def write_shard(
     arrays: dict[str, np.ndarray] = {
         "box_offsets": box_offsets,
         "boxes": boxes,
+        "ignore_offsets": ignore_offsets,
+        "ignore_boxes": ignore_boxes,
         "member_offsets": member_offsets,
         "members": members,
     }
@@ -159,16 +169,17 @@ class Shard:
         self.path = Path(path)
         self._h5 = h5py.File(self.path, "r")
         attrs = self._h5.attrs
-        if int(attrs.get("schema_version", -1)) != SCHEMA_VERSION:
-            raise ValueError(
-                f"{self.path}: schema version {attrs.get('schema_version')} "
-                f"(this clusterhpc reads {SCHEMA_VERSION})"
-            )
+        problem = _schema_problem(self.path, attrs)
+        if problem:
+            self._h5.close()
+            raise DataError(problem)
         self.n_images = int(attrs["n_images"])
         self.fingerprint = str(attrs["fingerprint"])
         self.image_shape = tuple(int(v) for v in attrs["image_shape"])
         self.box_offsets = self._h5["box_offsets"][:]
         self.boxes = self._h5["boxes"][:]
+        self.ignore_offsets = self._h5["ignore_offsets"][:]
+        self.ignore_boxes = self._h5["ignore_boxes"][:]
         self.box_fields = {name: self._h5[f"box/{name}"][:] for name in BOX_FIELDS}
         self.meta = {name: self._h5[f"meta/{name}"][:] for name in META_FIELDS}
         self.meta["path"] = self._h5["meta/path"].asstr()[:]
@@ -182,6 +193,7 @@ class Shard:
 
     def item(self, index: int) -> PackedImage:
         lo, hi = self.box_offsets[index], self.box_offsets[index + 1]
+        ilo, ihi = self.ignore_offsets[index], self.ignore_offsets[index + 1]
         mlo, mhi = self.member_offsets[index], self.member_offsets[index + 1]
         meta = {name: values[index] for name, values in self.meta.items()}
         return PackedImage(
@@ -190,6 +202,7 @@ class Shard:
             box_fields={name: values[lo:hi] for name, values in self.box_fields.items()},
             meta=meta,
             members=self.members[mlo:mhi],
+            ignore=self.ignore_boxes[ilo:ihi],
         )
 
     def close(self) -> None:
@@ -210,8 +223,9 @@ def verify_shard(path: str | Path) -> list[str]:
     except OSError as exc:
         return [f"{path}: cannot open as HDF5 ({exc})"]
     with h5:
-        if int(h5.attrs.get("schema_version", -1)) != SCHEMA_VERSION:
-            return [f"{path}: schema version {h5.attrs.get('schema_version')} != {SCHEMA_VERSION}"]
+        problem = _schema_problem(path, h5.attrs)
+        if problem:
+            return [problem]
         n_images = int(h5.attrs["n_images"])
         for name, dataset in _datasets(h5):
             if name in ("images", "meta/path"):
@@ -223,7 +237,11 @@ def verify_shard(path: str | Path) -> list[str]:
                 continue
             if dataset.attrs.get("sha256") != _sha256(data):
                 problems.append(f"{path}: {name}: checksum mismatch")
-        for offsets_name, data_name in (("box_offsets", "boxes"), ("member_offsets", "members")):
+        for offsets_name, data_name in (
+            ("box_offsets", "boxes"),
+            ("ignore_offsets", "ignore_boxes"),
+            ("member_offsets", "members"),
+        ):
             offsets = h5[offsets_name][:]
             if len(offsets) != n_images + 1 or offsets[0] != 0 or np.any(np.diff(offsets) < 0):
                 problems.append(f"{path}: {offsets_name}: not {n_images + 1} increasing offsets")
@@ -244,6 +262,18 @@ def verify_shard(path: str | Path) -> list[str]:
             if zlib.crc32(image.tobytes()) != crcs[i]:
                 problems.append(f"{path}: image {i}: CRC-32 mismatch")
     return problems
+
+
+def _schema_problem(path: str | Path, attrs: h5py.AttributeManager) -> str | None:
+    """Why a shard's schema cannot be read, or None when it is the current one."""
+    version = int(attrs.get("schema_version", -1))
+    if version == SCHEMA_VERSION:
+        return None
+    hint = " (it has no ignore regions)" if version == 1 else ""
+    return (
+        f"{path}: shard schema version {attrs.get('schema_version')}{hint}, this clusterhpc "
+        f"reads version {SCHEMA_VERSION}: repack with `clusterhpc prep pack`"
+    )
 
 
 def _datasets(group: h5py.Group, prefix: str = "") -> list[tuple[str, h5py.Dataset]]:

@@ -7,12 +7,15 @@ post-processing live in `yolo_loss` and `yolo_postprocess`. `extra` depends on t
 
 - `no_class`: 0 (objectness only; the loss weights boxes by their in-image area fraction),
 - `class`: one logit per class (e.g. redshift bins),
-- `regression`: a mean and a log-σ per regression target (Gaussian likelihood).
+- `regression`: a mean and a log-σ per regression target (Gaussian likelihood); the log-σ
+  is clipped to `LOG_SIGMA_RANGE` by both the loss and inference (`clip_log_sigma`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+import numpy as np
 
 from clusterhpc.hpc.env import rank_info
 from clusterhpc.keras_compat import import_keras
@@ -21,6 +24,14 @@ STRIDES = (8, 16, 32)
 ANCHORS_PER_SCALE = 3
 # Residual blocks per backbone stage (strides 2, 4, 8, 16, 32).
 BACKBONE_DEPTHS = {"darknet53": (1, 2, 8, 8, 4), "tiny": (1, 1, 1, 1, 1)}
+# Range of the regression head's predicted ln σ, in training and at inference alike.
+LOG_SIGMA_RANGE = (-7.0, 3.0)
+
+
+def clip_log_sigma(log_sigma, clip=np.clip):
+    """The regression head's ln σ clipped to `LOG_SIGMA_RANGE`; `clip` is the array library's
+    clip function (NumPy at inference; the loss passes `tf.clip_by_value`)."""
+    return clip(log_sigma, *LOG_SIGMA_RANGE)
 
 
 @dataclass(frozen=True)

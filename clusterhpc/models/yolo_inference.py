@@ -1,7 +1,8 @@
 """A trained YOLO run as a detector: its config, its weights, batched inference + NMS.
 
-The model shape and anchors come from the run's resolved `config.yaml` (what it was trained
-with), not from the config the caller evaluates with, so a run can score any survey.
+The model shape comes from the run's resolved `config.yaml` and the anchors from its
+`inference.json` (what it was trained with), not from the config the caller evaluates with
+nor from the survey's prep files, so a run can score any survey from its directory alone.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from clusterhpc.config import Config, load_config
 from clusterhpc.errors import DataError
 from clusterhpc.keras_compat import import_keras
 from clusterhpc.log import get_logger
+from clusterhpc.models import inference_record
 from clusterhpc.models.anchors import read_anchors
 from clusterhpc.models.yolo import build_yolo
 from clusterhpc.models.yolo_postprocess import Detections, postprocess
@@ -57,6 +59,24 @@ def load_weights(model, run: Path, checkpoint: str) -> str:
     return str(path)
 
 
+def run_anchors(run: Path, train_cfg: Config, input_size: int) -> np.ndarray:
+    """(9, 2) anchors as fractions of the input side, from the run's `inference.json`; runs
+    without one fall back to the anchors file of the training config (`model.anchors`)."""
+    from clusterhpc.paths import anchors_path
+
+    record = inference_record.read(run)
+    if "anchors" not in record:
+        path = anchors_path(train_cfg)
+        log.warning("%s: no %s; reading the anchors from %s", run, inference_record.NAME, path)
+        return read_anchors(path)
+    if record.get("input_size") != input_size:
+        raise DataError(
+            f"{run / inference_record.NAME}: input_size {record.get('input_size')}, but the run's "
+            f"config.yaml has model.input_size {input_size}"
+        )
+    return np.asarray(record["anchors"], np.float64).reshape(-1, 2)
+
+
 class Detector:
     """Batched inference of a trained run on letterboxed images, then NMS per image."""
 
@@ -72,15 +92,15 @@ class Detector:
         nms_sigma: float = 0.3,
     ) -> None:
         from clusterhpc.models.yolo_setup import yolo_spec
-        from clusterhpc.paths import anchors_path
 
         tf, _ = import_keras()
         # Inference (and batch-norm recalibration) works per rank: no synchronised statistics.
         self.spec = dataclasses.replace(yolo_spec(train_cfg), sync_batchnorm=False)
-        self.anchors = read_anchors(anchors_path(train_cfg)) * self.spec.input_size
+        self.anchors = run_anchors(run, train_cfg, self.spec.input_size) * self.spec.input_size
         self.value_names = (
             tuple(train_cfg.model.regression) if self.spec.head == "regression" else ()
         )
+        self.run = Path(run)
         self.model = build_yolo(self.spec)
         self.weights = load_weights(self.model, run, checkpoint)
         self.settings = {
@@ -143,13 +163,18 @@ class Detector:
 
 
 def recalibrate_on_training_images(
-    detector: Detector, train_cfg: Config, n_images: int, batch: int
+    detector: Detector, train_cfg: Config, n_images: int, batch: int, cfg: Config | None = None
 ) -> None:
-    """Precise-BN statistics from the first `n_images` of the run's training split."""
+    """Precise-BN statistics from the first `n_images` of the run's training split: read from
+    `cfg`'s survey when it holds the run's training shards (by content), else from where the
+    run was trained."""
     from clusterhpc.data.packed import PackedSplit
     from clusterhpc.paths import packed_dir
 
-    split = PackedSplit(packed_dir(train_cfg), "train")
+    packed = packed_dir(train_cfg)
+    if cfg is not None and inference_record.trained_on(detector.run, packed_dir(cfg)):
+        packed = packed_dir(cfg)
+    split = PackedSplit(packed, "train")
     n = min(n_images, len(split))
     images = [detector.letterbox(split.item(i).image) for i in range(n)]
     batches = [np.stack(images[i : i + batch]) for i in range(0, n, batch)]

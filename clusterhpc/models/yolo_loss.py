@@ -4,7 +4,9 @@ Per scale, following YOLOv3 as used by YOLO-CL:
 
 - box: responsible × (2 − wh/S²) × (1 − GIoU(pred, true)), small boxes weighted up;
 - objectness: |obj − σ(conf)|² × BCE, on responsible anchors and on background anchors
-  whose prediction overlaps no true box by IoU ≥ `ignore_iou` (0.5);
+  whose prediction overlaps no true box and no ignore region by IoU ≥ `ignore_iou` (0.5):
+  a prediction on a cluster that is visible but not a label (an ignore region, see
+  `io.shards`) is neither rewarded nor penalised;
 - `no_class` head: box and positive-objectness terms × weight² (the in-image area fraction);
 - `class` head: BCE on (optionally smoothed) one-hot classes;
 - `regression` head: Gaussian negative log-likelihood with a predicted σ per target.
@@ -19,9 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from clusterhpc.keras_compat import import_keras
-from clusterhpc.models.yolo import ANCHORS_PER_SCALE, STRIDES, YoloSpec
-
-LOG_SIGMA_RANGE = (-7.0, 3.0)
+from clusterhpc.models.yolo import ANCHORS_PER_SCALE, STRIDES, YoloSpec, clip_log_sigma
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,8 @@ def iou_and_giou(a, b):
 def scale_loss(
     raw, label, true_boxes, anchors_px, stride: int, spec: YoloSpec, settings: LossSettings
 ) -> dict:
-    """Loss terms of one scale. `true_boxes` (B, M, 4) xywh, zero rows for padding."""
+    """Loss terms of one scale. `true_boxes` (B, M, 4) xywh, zero rows for padding: the boxes
+    (labels and ignore regions) that exempt an overlapping background prediction."""
     tf, _ = import_keras()
     pred_xywh, conf_logit, pred_extra = decode(raw, anchors_px, stride)
     respond = label[..., 4:5]
@@ -97,10 +98,8 @@ def scale_loss(
         )
     elif spec.head == "regression":
         n = spec.n_regression
-        mean, log_sigma = (
-            pred_extra[..., :n],
-            tf.clip_by_value(pred_extra[..., n:], *LOG_SIGMA_RANGE),
-        )
+        mean = pred_extra[..., :n]
+        log_sigma = clip_log_sigma(pred_extra[..., n:], tf.clip_by_value)
         z = (label[..., 6 : 6 + n] - mean) * tf.exp(-log_sigma)
         terms["reg"] = respond * (0.5 * tf.square(z) + log_sigma)
     batch = tf.cast(tf.shape(raw)[0], raw.dtype)
@@ -114,14 +113,20 @@ def yolo_loss(
     anchors: np.ndarray,
     spec: YoloSpec,
     settings: LossSettings = LossSettings(),
+    ignore_boxes=None,
 ) -> dict:
-    """All terms summed over the 3 scales, plus 'total'. `anchors` (9, 2) input pixels."""
+    """All terms summed over the 3 scales, plus 'total'. `anchors` (9, 2) input pixels;
+    `true_boxes` and `ignore_boxes` (B, M, 4) and (B, L, 4) xywh input pixels, zero rows for
+    padding: no objectness loss on a background prediction with IoU ≥ `ignore_iou` to either."""
     tf, _ = import_keras()
     anchors = np.asarray(anchors, np.float32).reshape(len(STRIDES), ANCHORS_PER_SCALE, 2)
+    exempt = tf.cast(true_boxes, tf.float32)
+    if ignore_boxes is not None:
+        exempt = tf.concat([exempt, tf.cast(ignore_boxes, tf.float32)], axis=1)
     totals: dict = {}
     for raw, label, anchor, stride in zip(outputs, labels, anchors, STRIDES, strict=True):
         for name, value in scale_loss(
-            tf.cast(raw, tf.float32), label, true_boxes, anchor, stride, spec, settings
+            tf.cast(raw, tf.float32), label, exempt, anchor, stride, spec, settings
         ).items():
             totals[name] = totals.get(name, 0.0) + value
     totals["total"] = tf.add_n(list(totals.values()))

@@ -1,7 +1,8 @@
 """From raw YOLO maps to detections: decode, score threshold, NMS or soft-NMS, undo letterbox.
 
 Scores are σ(objectness) for the `no_class` and `regression` heads and σ(objectness) × max
-class probability for the `class` head. Soft-NMS (Bodla et al. 2017) decays overlapping
+class probability for the `class` head. Regression σ are exp of the ln σ clipped exactly as the
+loss clips it (`yolo.clip_log_sigma`). Soft-NMS (Bodla et al. 2017) decays overlapping
 scores by exp(−IoU²/σ) instead of removing them.
 """
 
@@ -12,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from clusterhpc.boxes import pairwise_iou, xywh_to_xyxy
-from clusterhpc.models.yolo import ANCHORS_PER_SCALE, STRIDES, YoloSpec
+from clusterhpc.models.yolo import ANCHORS_PER_SCALE, STRIDES, YoloSpec, clip_log_sigma
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,7 @@ class Detections:
     classes: np.ndarray  # (n,) int
     values: np.ndarray  # (n, n_regression) regression means (empty otherwise)
     sigmas: np.ndarray  # (n, n_regression) regression σ
+    class_prob: np.ndarray  # (n,) σ(logit) of the predicted class (class head; 1 otherwise)
 
 
 def _sigmoid(x: np.ndarray) -> np.ndarray:
@@ -92,18 +94,20 @@ def postprocess(
     )
     scores = _sigmoid(rows[:, 4])
     classes = np.zeros(len(rows), int)
+    class_prob = np.ones(len(rows))
     if spec.head == "class":
         probs = _sigmoid(rows[:, 5 : 5 + spec.n_classes])
         classes = probs.argmax(axis=1)
-        scores = scores * probs.max(axis=1)
+        class_prob = probs.max(axis=1)
+        scores = scores * class_prob
     keep = scores > score_threshold
-    rows, scores, classes = rows[keep], scores[keep], classes[keep]
+    rows, scores, classes, class_prob = rows[keep], scores[keep], classes[keep], class_prob[keep]
     boxes = _undo_letterbox(xywh_to_xyxy(rows[:, :4]), spec.input_size, image_shape)
     kept, kept_scores = nms(boxes, scores, iou_threshold, method, sigma, score_threshold)
     n_reg = spec.n_regression if spec.head == "regression" else 0
     values = rows[kept, 5 : 5 + n_reg]
-    sigmas = np.exp(rows[kept, 5 + n_reg : 5 + 2 * n_reg])
-    return Detections(boxes[kept], kept_scores, classes[kept], values, sigmas)
+    sigmas = np.exp(clip_log_sigma(rows[kept, 5 + n_reg : 5 + 2 * n_reg]))
+    return Detections(boxes[kept], kept_scores, classes[kept], values, sigmas, class_prob[kept])
 
 
 def _undo_letterbox(

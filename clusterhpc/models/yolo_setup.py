@@ -26,13 +26,17 @@ def yolo_spec(cfg: Config) -> YoloSpec:
     )
 
 
+def z_class(z: np.ndarray, edges) -> np.ndarray:
+    """The class head's class of each redshift: its bin of `edges`, the end bins open-ended."""
+    edges = np.asarray(edges, np.float64)
+    return np.clip(np.digitize(z, edges) - 1, 0, len(edges) - 2)
+
+
 def box_extra_targets(cfg: Config, z: np.ndarray, lam: np.ndarray) -> np.ndarray:
     """Per-box extra targets of the head: one-hot z bin, regression values, or nothing."""
     m = cfg.model
     if m.head == "class":
-        edges = np.asarray(m.class_edges)
-        bins = np.clip(np.digitize(z, edges) - 1, 0, len(edges) - 2)
-        return np.eye(len(edges) - 1, dtype=np.float32)[bins]
+        return np.eye(len(m.class_edges) - 1, dtype=np.float32)[z_class(z, m.class_edges)]
     if m.head == "regression":
         columns = {"z": z, "lam": np.log(np.maximum(lam, 1e-3))}
         return np.stack([columns[name] for name in m.regression], 1).astype(np.float32)

@@ -5,9 +5,12 @@ over the ranks, gathers the boxes on rank 0, which writes into `prep.out` (defau
 `<data.root>/prep/`), each file atomically replaced:
 
 - `boxes.fits`: HDU IMAGES (one row per cutout: FILE, PATH, CENTRAL_ID, RA, DEC, SCALE, SIZE,
-  N_BOXES, N_KEPT, N_OTHER, SPLIT) and HDU BOXES (one row per cluster with a member in a
+  N_BOXES, N_KEPT, N_OTHER, GROUP, SPLIT), HDU BOXES (one row per cluster with a member in a
   cutout: IMAGE row, ID, Z_LAMBDA, LAMBDA, X1, Y1, X2, Y2, FRAC, CENTRAL, N_INSIDE, KEEP,
-  OVERLAP);
+  OVERLAP) and HDU EMPTY (the empty-field images: PATH, RA, DEC, GROUP, SPLIT); whole sky
+  groups get one split (`prep.sky_split`), so no two splits share sky; `prep pack` packs an
+  image's KEEP boxes as labels and its other boxes as ignore regions (visible clusters that
+  are neither trained as background nor scored as false);
 - `train.txt`, `valid.txt`, `test.txt`: the seed's label lines of the kept boxes;
 - `overlaps.csv`, `overlaps.png`: images by number of other clusters, overlap histogram;
 - `boxes_report.json` (counts, exclusions, timings) and `boxes_config.yaml`.
@@ -33,7 +36,8 @@ from clusterhpc.paths import prep_dir
 from clusterhpc.prep.boxes import BoxRules, BoxTable, MemberIndex, compute_boxes
 from clusterhpc.prep.outputs import survey_path, write_fits_tables, write_json
 from clusterhpc.prep.plots import plot_overlaps
-from clusterhpc.prep.split import SPLITS, assign_splits
+from clusterhpc.prep.sky_split import SkySplit, check_split_nside, split_by_sky
+from clusterhpc.prep.split import SPLITS
 from clusterhpc.typed_dict import ConfigError
 
 log = get_logger("prep.boxes")
@@ -44,6 +48,7 @@ def main(cfg: Config) -> int:
     prep, opts = cfg.prep, cfg.prep.boxes
     if len(opts.split) != 3 or abs(sum(opts.split) - 1.0) > 1e-6:
         raise ConfigError(f"prep.boxes.split = {opts.split}: expected 3 fractions summing to 1")
+    check_split_nside(cfg)
     t0 = time.perf_counter()
     root = Path(cfg.data.root)
     clusters = read_clusters(root / "catalog.fits")
@@ -102,16 +107,12 @@ def main(cfg: Config) -> int:
     return 0
 
 
-def image_table(cfg: Config, cut: Cutouts, table: BoxTable) -> Table:
-    """One row per cutout with box counts and the split ('' = not labelled)."""
+def image_table(cfg: Config, cut: Cutouts, table: BoxTable, sky: SkySplit) -> Table:
+    """One row per cutout with box counts, sky group and split ('' = not labelled)."""
     n = len(cut)
     n_boxes = np.bincount(table.image, minlength=n)
     n_kept = np.bincount(table.image[table.keep], minlength=n)
-    labelled = np.flatnonzero(n_kept > 0)
-    split = np.full(n, "", dtype="<U5")
-    split[labelled] = np.asarray(SPLITS)[
-        assign_splits(labelled.size, cfg.prep.boxes.split, cfg.seed)
-    ]
+    split = np.where(sky.split >= 0, np.asarray(SPLITS)[np.maximum(sky.split, 0)], "")
     # A cutout table's FILE is relative to data.root (it lives there); the default one-per-
     # cluster cutouts are `<prep.boxes.image_dir>/<ID>.jpeg`.
     folder = survey_path(cfg, "." if cfg.prep.boxes.cutouts else cfg.prep.boxes.image_dir)
@@ -128,7 +129,8 @@ def image_table(cfg: Config, cut: Cutouts, table: BoxTable) -> Table:
             "N_BOXES": n_boxes,
             "N_KEPT": n_kept,
             "N_OTHER": n_boxes - np.bincount(table.image[table.central], minlength=n),
-            "SPLIT": split,
+            "GROUP": sky.group,
+            "SPLIT": split.astype("<U5"),
         }
     )
 
@@ -158,7 +160,9 @@ def write_outputs(
 ) -> dict:
     """Write every boxes output on rank 0; returns the counts for the report."""
     opts = cfg.prep.boxes
-    images, boxes = image_table(cfg, cut, table), box_table(clusters, table)
+    labelled = np.flatnonzero(np.bincount(table.image[table.keep], minlength=len(cut)) > 0)
+    sky = split_by_sky(cfg, cut, table, labelled)
+    images, boxes = image_table(cfg, cut, table, sky), box_table(clusters, table)
     header = {
         "PROJ": opts.projection,
         "PAD": opts.pad,
@@ -166,8 +170,10 @@ def write_outputs(
         "SECONDRY": opts.secondary,
         "CENT_IN": opts.central_inside,
         "SEED": cfg.seed,
+        "SPLIT_BY": opts.split_by,
     }
-    write_fits_tables(out / "boxes.fits", {"IMAGES": images, "BOXES": boxes}, header)
+    tables = {"IMAGES": images, "BOXES": boxes, "EMPTY": sky.empty}
+    write_fits_tables(out / "boxes.fits", tables, header)
     starts = np.searchsorted(table.image, np.arange(len(cut)))
     ends = np.searchsorted(table.image, np.arange(len(cut)), side="right")
     corners = table.corners()
@@ -194,5 +200,6 @@ def write_outputs(
         "boxes_kept": int(kept.sum()),
         "kept_boxes_not_fully_inside": int(np.sum(table.frac[kept] < 1)),
         "split_images": {s: int(np.sum(images["SPLIT"] == s)) for s in SPLITS},
+        "split": sky.report,
         "images_by_n_other": counts.tolist(),
     }

@@ -4,7 +4,11 @@ Reads `<data.root>/catalog.fits` and the footprint map (`prep.empty.footprint`, 
 `<data.root>/footprint.fits`); ranks draw candidate chunks, rank 0 writes into `prep.out`
 (default `<data.root>/prep/`), each file atomically replaced:
 
-- `empty_fields.fits`: NAME, RA, DEC, NEAREST_ID, SEP_ARCMIN of the chosen positions;
+- `empty_fields.fits`: NAME, RA, DEC, NEAREST_ID, SEP_ARCMIN of the chosen positions. This
+  is a download list, for a real survey: the centres of the negative (empty-field) cutouts
+  to fetch into `<data.root>/<prep.empty.image_dir>/` with their RA/Dec sidecars. No later
+  stage reads it: `prep pack` packs the images already in that folder that `valid_empty.txt`
+  lists (a simulated survey renders its own empty fields there);
 - `valid_empty.txt`: when `<data.root>/<prep.empty.image_dir>/` holds images, the paths of
   those whose position (seed sidecar `<name>.txt`: RA and Dec on two lines) passes the same
   rules, one per line without boxes (the seed's empty-field evaluation list);
@@ -121,5 +125,12 @@ def main(cfg: Config) -> int:
     )
     write_json(out / "empty_report.json", report)
     write_resolved(cfg, out, "empty_config.yaml")
-    log.info("%d empty fields in %.1f s -> %s", len(chosen), seconds, out)
+    log.info(
+        "%d empty-field positions in %.1f s -> %s (a download list of negative cutouts; "
+        "packing uses the images in %s that valid_empty.txt lists)",
+        len(chosen),
+        seconds,
+        out / "empty_fields.fits",
+        folder,
+    )
     return 0

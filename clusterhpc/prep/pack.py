@@ -2,8 +2,10 @@
 
 The plan is deterministic: entries of a split keep their order and are cut into shards of
 `shard_size`; shard j goes to rank j % size. A shard whose file exists, whose fingerprint
-(hash of its entries and the packing settings) matches and which verifies is skipped, so a
-killed job resumes where it stopped. Corrupt or truncated images are excluded and reported.
+(hash of its entries, their images' contents and the packing settings) matches and which
+verifies is skipped, so a killed job resumes where it stopped, and a changed image
+(re-rendered, or a corrupt one repaired) packs its shard again. Corrupt or truncated images
+are excluded and reported.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from PIL import Image
 
 from clusterhpc.data.packed import INDEX_NAME
 from clusterhpc.io.atomic import atomic_write_text
+from clusterhpc.io.content import HashCache
 from clusterhpc.io.shards import (
     BOX_FIELDS,
     SCHEMA_VERSION,
@@ -37,6 +40,8 @@ class ImageEntry:
     boxes: np.ndarray  # float32 (n, 4) x1, y1, x2, y2 in the source image's pixels
     box_fields: dict[str, np.ndarray]  # BOX_FIELDS name -> (n,)
     meta: dict[str, Any]  # META_FIELDS name -> value
+    # float32 (l, 4): visible clusters that are not labels (the shards' ignore regions)
+    ignore: np.ndarray = field(default_factory=lambda: np.zeros((0, 4), np.float32))
 
 
 @dataclass(frozen=True)
@@ -74,12 +79,19 @@ def plan_shards(
     return plans
 
 
-def fingerprint(plan: ShardPlan, settings: Mapping[str, Any]) -> str:
-    """Hash of a shard's inputs (paths, boxes, metadata) and the packing settings."""
+def source_path(entry: ImageEntry, root: Path) -> Path:
+    return Path(entry.path) if Path(entry.path).is_absolute() else root / entry.path
+
+
+def fingerprint(plan: ShardPlan, settings: Mapping[str, Any], contents: Sequence[str]) -> str:
+    """Hash of a shard's inputs (paths, image contents, boxes, ignore regions, metadata) and
+    the settings; `contents`: the content digest of each entry's image."""
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
-    for entry in plan.entries:
+    for entry, content in zip(plan.entries, contents, strict=True):
         digest.update(entry.path.encode())
+        digest.update(content.encode())
         digest.update(np.ascontiguousarray(entry.boxes, np.float32).tobytes())
+        digest.update(b"ignore" + np.ascontiguousarray(entry.ignore, np.float32).tobytes())
         digest.update(
             json.dumps({k: str(v) for k, v in entry.meta.items()}, sort_keys=True).encode()
         )
@@ -113,7 +125,7 @@ def load_items(
     """Decode a shard's images; corrupt ones are excluded with their reason."""
     items, excluded = [], []
     for entry in plan.entries:
-        path = Path(entry.path) if Path(entry.path).is_absolute() else root / entry.path
+        path = source_path(entry, root)
         try:
             image, scale = read_image(path, image_size)
         except (OSError, ValueError) as exc:
@@ -130,6 +142,7 @@ def load_items(
                 box_fields={k: np.asarray(entry.box_fields[k], BOX_FIELDS[k]) for k in BOX_FIELDS},
                 meta=meta,
                 members=members,
+                ignore=np.asarray(entry.ignore, np.float32).reshape(-1, 4) * scale,
             )
         )
     return items, excluded
@@ -142,10 +155,15 @@ def pack_shard(
     settings: Mapping[str, Any],
     members_by_id: Mapping[int, np.ndarray],
     member_features: Sequence[str],
+    cache: HashCache | None = None,
 ) -> ShardResult:
-    """Write one planned shard unless an identical, verified one is already there."""
+    """Write one planned shard unless an identical, verified one is already there.
+
+    Identical includes the image contents (through `cache`, so unchanged images are not read
+    again): a re-rendered or repaired image packs its shard again."""
     path = out_dir / plan.name
-    fp = fingerprint(plan, settings)
+    cache = cache if cache is not None else HashCache()
+    fp = fingerprint(plan, settings, [cache.digest(source_path(e, root)) for e in plan.entries])
     if path.exists() and _shard_fingerprint(path) == fp and not verify_shard(path):
         excluded = _stored_exclusions(path)
         return ShardResult(plan.name, plan.split, len(plan.entries) - len(excluded), True, excluded)

@@ -1,8 +1,9 @@
 """What to pack: image entries from the prep outputs or from seed label files.
 
 From the prep outputs (`boxes.fits` written by `prep boxes`, empty fields listed by
-`prep empty`), every labelled cutout with its kept boxes, split and metadata; empty fields
-are split with the same fractions and seed. From seed label files (`prep.pack.labels`), the
+`prep empty`), every labelled cutout with its kept boxes as labels and its other boxes as
+ignore regions, split and metadata; empty fields
+take the split `prep boxes` gave their sky group. From seed label files (`prep.pack.labels`), the
 boxes and weights of each line; the ID is the file stem when it is a catalogue cluster.
 """
 
@@ -19,9 +20,8 @@ from clusterhpc.errors import DataError
 from clusterhpc.io.labels import read_labels
 from clusterhpc.io.redmapper import Clusters, read_clusters
 from clusterhpc.paths import prep_dir, survey_dir
-from clusterhpc.prep.empty_stage import existing_images
 from clusterhpc.prep.pack import ImageEntry
-from clusterhpc.prep.split import SPLITS, assign_splits
+from clusterhpc.prep.split import SPLITS
 
 
 def _box_fields(
@@ -64,31 +64,43 @@ class _ClusterLookup:
         }
 
 
+def _by_image(boxes: Table, n_images: int) -> list[Table]:
+    """Rows of a BOXES table grouped by their IMAGE row, for images 0..n_images-1."""
+    boxes = boxes[np.argsort(np.asarray(boxes["IMAGE"]), kind="stable")]
+    starts = np.searchsorted(boxes["IMAGE"], np.arange(n_images))
+    ends = np.searchsorted(boxes["IMAGE"], np.arange(n_images), side="right")
+    return [boxes[a:b] for a, b in zip(starts, ends, strict=True)]
+
+
+def _corners(rows: Table) -> np.ndarray:
+    corners = np.stack([rows[c] for c in ("X1", "Y1", "X2", "Y2")], 1)
+    return corners.astype(np.float32).reshape(-1, 4)
+
+
 def entries_from_prep(cfg: Config) -> dict[str, list[ImageEntry]]:
-    """Labelled cutouts of `boxes.fits` by split, plus the empty fields when asked."""
+    """Labelled cutouts of `boxes.fits` by split, plus the empty fields when asked.
+
+    An image's KEEP boxes are its labels; its other boxes (clusters with members in the
+    image whose box centre lies outside, or dropped by the prep rules) are ignore regions."""
     path = prep_dir(cfg) / "boxes.fits"
     try:  # plain FITS records: astropy Tables would mask the empty SPLIT strings
         images = Table(fits.getdata(path, "IMAGES"))
         boxes = Table(fits.getdata(path, "BOXES"))
     except (OSError, KeyError) as exc:
         raise DataError(f"{path}: no boxes table (run `clusterhpc prep boxes` first)") from exc
-    boxes = boxes[np.asarray(boxes["KEEP"], bool)]
-    order = np.argsort(np.asarray(boxes["IMAGE"]), kind="stable")
-    boxes = boxes[order]
-    starts = np.searchsorted(boxes["IMAGE"], np.arange(len(images)))
-    ends = np.searchsorted(boxes["IMAGE"], np.arange(len(images)), side="right")
+    keep = np.asarray(boxes["KEEP"], bool)
+    labels, ignored = _by_image(boxes[keep], len(images)), _by_image(boxes[~keep], len(images))
     lookup = _ClusterLookup(read_clusters(survey_dir(cfg) / "catalog.fits"))
     out: dict[str, list[ImageEntry]] = {name: [] for name in SPLITS}
     for i, image in enumerate(images):
         split = str(image["SPLIT"]).strip()
         if not split:
             continue
-        rows = boxes[starts[i] : ends[i]]
-        corners = np.stack([rows[c] for c in ("X1", "Y1", "X2", "Y2")], 1).astype(np.float32)
+        rows = labels[i]
         out[split].append(
             ImageEntry(
                 path=str(image["PATH"]),
-                boxes=corners,
+                boxes=_corners(rows),
                 box_fields=_box_fields(
                     np.asarray(rows["Z_LAMBDA"]),
                     np.asarray(rows["LAMBDA"]),
@@ -102,6 +114,7 @@ def entries_from_prep(cfg: Config) -> dict[str, list[ImageEntry]]:
                     float(image["DEC"]),
                     float(image["SCALE"]),
                 ),
+                ignore=_corners(ignored[i]),
             )
         )
     if cfg.prep.pack.empty:
@@ -111,18 +124,29 @@ def entries_from_prep(cfg: Config) -> dict[str, list[ImageEntry]]:
 
 
 def empty_entries(cfg: Config) -> dict[str, list[ImageEntry]]:
-    """Empty fields listed in `valid_empty.txt`, split with the cluster fractions."""
+    """Empty fields listed in `valid_empty.txt`, in the split `prep boxes` gave their sky group
+    (HDU EMPTY of `boxes.fits`), so they never share sky with a cutout of another split."""
     listed = prep_dir(cfg) / "valid_empty.txt"
     if not listed.exists():
         return {}
     keep = {line.path for line in read_labels(listed)}
-    folder = survey_dir(cfg) / cfg.prep.empty.image_dir
-    paths, ra, dec, _ = existing_images(folder) if folder.is_dir() else ([], [], [], 0)
-    rows = [i for i, p in enumerate(paths) if p in keep]
-    splits = assign_splits(len(rows), cfg.prep.boxes.split, cfg.seed + 1)
+    boxes = prep_dir(cfg) / "boxes.fits"
+    try:
+        table = fits.getdata(boxes, "EMPTY")
+    except (OSError, KeyError) as exc:
+        raise DataError(f"{boxes}: no EMPTY table (rerun `clusterhpc prep boxes`)") from exc
+    paths = [str(p).strip() for p in table["PATH"]]
+    missing = keep.difference(paths)
+    if missing:
+        raise DataError(
+            f"{listed}: {len(missing)} empty fields (first {sorted(missing)[0]}) have no split "
+            f"in {boxes}: the empty images changed since `prep boxes`; rerun it"
+        )
+    ra, dec = np.asarray(table["RA"], np.float64), np.asarray(table["DEC"], np.float64)
+    splits = [str(s).strip() for s in table["SPLIT"]]
     out: dict[str, list[ImageEntry]] = {}
-    for row, split in zip(rows, splits, strict=True):
-        out.setdefault(SPLITS[split], []).append(
+    for row in (i for i, p in enumerate(paths) if p in keep):
+        out.setdefault(splits[row], []).append(
             ImageEntry(
                 path=paths[row],
                 boxes=np.zeros((0, 4), np.float32),

@@ -3,8 +3,9 @@
 Rank 0 collects the entries (from the prep outputs, or from seed label files when
 `prep.pack.labels` is set) and broadcasts them; shard j is packed by rank j % size; rank 0
 gathers what every shard holds and writes `<data.root>/packed/index.json`. Complete shards of
-an earlier run (same inputs and settings, verified) are skipped. Corrupt images are excluded,
-listed in the index and reported.
+an earlier run (same inputs, image contents and settings, verified) are skipped; image
+digests are cached in `<data.root>/.stages/hashes.json`, so unchanged images are not re-read.
+Corrupt images are excluded, listed in the index and reported.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import numpy as np
 
 from clusterhpc.config import Config, write_resolved
 from clusterhpc.hpc.mpi import get_comm
+from clusterhpc.io.content import HashCache
 from clusterhpc.io.redmapper import group_members, read_clusters, read_columns, read_members
 from clusterhpc.log import get_logger, progress
 from clusterhpc.paths import packed_dir, survey_dir
@@ -68,14 +70,18 @@ def main(cfg: Config) -> int:
         "compression": opts.compression,
         "member_features": list(opts.member_features),
     }
+    cache = HashCache.for_dir(survey_dir(cfg))
     results = [
-        pack_shard(plan, out, survey_dir(cfg), settings, members, opts.member_features)
+        pack_shard(plan, out, survey_dir(cfg), settings, members, opts.member_features, cache)
         for plan in progress(mine, desc="pack", unit="shard")
     ]
-    gathered = comm.gather(results)
+    gathered = comm.gather((results, cache.changed))
     if gathered is None:
         return 0
-    flat = [r for part in gathered for r in part]
+    for _, hashed in gathered:
+        cache.merge(hashed)
+    cache.save()
+    flat = [r for part, _ in gathered for r in part]
     index = write_index(out, flat)
     write_resolved(cfg, out, "pack_config.yaml")
     skipped = sum(r.skipped for r in flat)

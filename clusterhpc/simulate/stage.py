@@ -75,7 +75,8 @@ def _prepare_resume(cfg: Config, plan: CutoutPlan, root: Path) -> None:
     atomic_write_text(stamp, recipe)
 
 
-def _check(sim: SimulateConfig) -> None:
+def check_settings(sim: SimulateConfig) -> None:
+    """ConfigError unless the ranges are ordered and the imaging lists have 3 values."""
     ranges = {
         "simulate.clusters.z_min/z_max": (sim.clusters.z_min, sim.clusters.z_max),
         "simulate.clusters.lambda_min/lambda_max": (
@@ -104,7 +105,7 @@ def main(cfg: Config) -> int:
             "would overwrite; point data.root at another directory and set data.simulated=true"
         )
     sim = cfg.simulate
-    _check(sim)
+    check_settings(sim)
     root = Path(cfg.data.root)
     start = time.perf_counter()
     if comm.is_root:

@@ -13,6 +13,7 @@ from clusterhpc.config import Config, write_resolved
 from clusterhpc.hpc.env import rank_info
 from clusterhpc.io.atomic import atomic_write_text
 from clusterhpc.log import get_logger
+from clusterhpc.models import inference_record
 from clusterhpc.paths import run_dir
 from clusterhpc.train.identity import run_identity
 from clusterhpc.train.signals import EXIT_REQUEUE, StopRequest
@@ -27,9 +28,11 @@ def main(cfg: Config) -> int:
     stop.install()  # before TensorFlow loads: a warning signal during start-up is not fatal
     directory = run_dir(cfg)
     root = rank_info().is_root
+    task = make_task(cfg)
     if root:
         write_resolved(cfg, directory)
-    trainer = Trainer(make_task(cfg), cfg.train, directory, cfg.seed, run_identity(cfg))
+        inference_record.start(directory, task.inference_values())
+    trainer = Trainer(task, cfg.train, directory, cfg.seed, run_identity(cfg))
     result = trainer.fit(stop)
     if root:
         summary = {**dataclasses.asdict(result), "ranks": rank_info().size}

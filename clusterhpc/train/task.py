@@ -31,3 +31,7 @@ class Task(Protocol):
 
     def input_identity(self) -> dict[str, Any]:
         """The training inputs by content (JSON values), for `train.identity`."""
+
+    def inference_values(self) -> dict[str, Any]:
+        """What inference needs besides config and weights (JSON values), for
+        `models.inference_record`."""

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import hashlib
-import json
 from pathlib import Path
 
 import numpy as np
 
 from clusterhpc.boxes import clip, xyxy_to_xywh
 from clusterhpc.config import Config
-from clusterhpc.data.packed import PackedSplit
+from clusterhpc.data.packed import PackedSplit, split_fingerprint
 from clusterhpc.data.pipeline import detection_dataset
 from clusterhpc.keras_compat import import_keras
+from clusterhpc.models import inference_record
 from clusterhpc.models.anchors import read_anchors
 from clusterhpc.models.yolo import build_yolo
 from clusterhpc.models.yolo_loss import LossSettings, yolo_loss
@@ -46,11 +45,12 @@ class YoloTask:
         return len(self.train_split) // (self.cfg.train.batch_size * n_ranks)
 
     def _encode(self, batch: dict) -> dict:
-        """Batch -> images, YOLO label maps per scale and the true boxes (xywh) per image."""
+        """Batch -> images, YOLO label maps per scale, and the true boxes and ignore regions
+        (xywh of their in-image parts, zero rows for padding) per image."""
         tf, _ = import_keras()
         cfg, spec, anchors = self.cfg, self.spec, self.anchors
 
-        def encode(boxes, counts, weight, z, lam):
+        def encode(boxes, counts, weight, z, lam, ignore):
             labels = [[], [], []]
             xywh = np.zeros_like(boxes)
             for row, n in enumerate(counts):
@@ -68,19 +68,34 @@ class YoloTask:
                 # the in-image parts, as in the label maps (for the loss's ignore test)
                 visible = clip(boxes[row, :n], spec.input_size, spec.input_size)
                 xywh[row, :n] = xyxy_to_xywh(visible)
-            return (*(np.stack(maps) for maps in labels), xywh)
+            regions = xyxy_to_xywh(clip(ignore.reshape(-1, 4), spec.input_size, spec.input_size))
+            regions = regions.reshape(ignore.shape).astype(np.float32)
+            return (*(np.stack(maps) for maps in labels), xywh, regions)
 
         outputs = tf.numpy_function(
             encode,
-            [batch["boxes"], batch["n_boxes"], batch["weight"], batch["z"], batch["lam"]],
-            [tf.float32] * 4,
+            [
+                batch["boxes"],
+                batch["n_boxes"],
+                batch["weight"],
+                batch["z"],
+                batch["lam"],
+                batch["ignore"],
+            ],
+            [tf.float32] * 5,
             stateful=False,
         )
         width = label_width(spec.n_targets)
         for label, grid in zip(outputs[:3], spec.grid_sizes(), strict=True):
             label.set_shape((None, grid, grid, 3, width))
         outputs[3].set_shape(batch["boxes"].shape)
-        return {"image": batch["image"], "labels": tuple(outputs[:3]), "true_boxes": outputs[3]}
+        outputs[4].set_shape(batch["ignore"].shape)
+        return {
+            "image": batch["image"],
+            "labels": tuple(outputs[:3]),
+            "true_boxes": outputs[3],
+            "ignore_boxes": outputs[4],
+        }
 
     def _batches(
         self, split: PackedSplit, epoch: int, start: int, rank: int, n_ranks: int, augment: bool
@@ -123,12 +138,20 @@ class YoloTask:
             self.anchors,
             self.spec,
             self.settings,
+            ignore_boxes=batch["ignore_boxes"],
         )
 
     def batch_size(self, batch) -> int:
         return int(batch["image"].shape[0])
 
     def input_identity(self) -> dict:
-        shards = [[s.path.name, s.n_images, s.fingerprint] for s in self.train_split.shards]
-        digest = hashlib.sha256(json.dumps(shards).encode()).hexdigest()
+        digest = split_fingerprint(self.train_split.packed_dir, "train")
         return {"data.train_shards": digest, "model.anchor_values": self.anchors.tolist()}
+
+    def inference_values(self) -> dict:
+        return {
+            "input_size": self.spec.input_size,
+            "normalisation": inference_record.NORMALISATION,
+            "anchors": (self.anchors / self.spec.input_size).tolist(),
+            "train_shards": split_fingerprint(self.train_split.packed_dir, "train"),
+        }

@@ -11,7 +11,7 @@ import pytest
 
 from tests.conftest import ROOT, run_mpi
 
-pytestmark = [pytest.mark.horovod, pytest.mark.mpi]
+pytestmark = [pytest.mark.horovod, pytest.mark.mpi, pytest.mark.trained]
 WORKER = str(ROOT / "tests" / "horovod" / "equivalence_worker.py")
 
 

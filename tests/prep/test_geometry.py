@@ -9,7 +9,7 @@ from astropy import units as u
 from astropy.coordinates import SkyCoord
 
 from clusterhpc.prep.overlaps import covered_fractions, union_area
-from clusterhpc.prep.split import assign_splits
+from clusterhpc.prep.split import assign_groups
 from clusterhpc.sky.footprint import Footprint
 from clusterhpc.sky.projection import from_tan_pixels, sky_offsets, tan_wcs, to_pixels
 from tests.prep.survey import write_footprint
@@ -81,11 +81,16 @@ def test_union_area_is_exact():
     assert covered_fractions(np.array([box, *others]))[0] == 0.25
 
 
+def assign_singletons(n: int, fractions, seed: int) -> np.ndarray:
+    """Items that share no sky: each one its own group."""
+    return assign_groups(np.arange(n), fractions, seed)
+
+
 def test_split_is_deterministic_with_exact_counts():
-    a = assign_splits(1001, [0.8, 0.1, 0.1], seed=42)
-    assert np.array_equal(a, assign_splits(1001, [0.8, 0.1, 0.1], seed=42))
-    assert not np.array_equal(a, assign_splits(1001, [0.8, 0.1, 0.1], seed=43))
+    a = assign_singletons(1001, [0.8, 0.1, 0.1], seed=42)
+    assert np.array_equal(a, assign_singletons(1001, [0.8, 0.1, 0.1], seed=42))
+    assert not np.array_equal(a, assign_singletons(1001, [0.8, 0.1, 0.1], seed=43))
     assert np.bincount(a, minlength=3).tolist() == [801, 100, 100]
-    assert np.bincount(assign_splits(7, [0.5, 0.5, 0.0], 1), minlength=3).tolist() == [4, 3, 0]
+    assert np.bincount(assign_singletons(7, [0.5, 0.5, 0.0], 1), minlength=3).tolist() == [4, 3, 0]
     with pytest.raises(ValueError, match="sum to"):
-        assign_splits(10, [0.5, 0.2, 0.1], 0)
+        assign_singletons(10, [0.5, 0.2, 0.1], 0)

@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import ROOT, run_mpi
 from tests.train.fixtures import make_packed_survey
 
-pytestmark = [pytest.mark.horovod, pytest.mark.mpi, pytest.mark.slow]
+pytestmark = [pytest.mark.horovod, pytest.mark.mpi, pytest.mark.slow, pytest.mark.trained]
 WORKER = str(ROOT / "tests" / "train" / "hvd_worker.py")
 
 

@@ -27,6 +27,7 @@ def rows(run, kind):
     return [r for r in map(json.loads, lines) if r["kind"] == kind]
 
 
+@pytest.mark.trained
 def test_training_runs_logs_and_loss_decreases(survey, tmp_path):
     run = tmp_path / "run"
     assert train_main(train_config(survey, run, "train.epochs=4")) == 0
@@ -60,6 +61,7 @@ def read_weights(run):
 
 
 @pytest.mark.slow
+@pytest.mark.trained
 def test_sigterm_checkpoints_then_resume_matches_uninterrupted_run(survey, tmp_path):
     reference = tmp_path / "reference"
     assert train_main(train_config(survey, reference, "train.epochs=3")) == 0

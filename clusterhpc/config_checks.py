@@ -1,0 +1,153 @@
+"""Checks of the values `clusterhpc run` will use, made before its first stage starts.
+
+The typed config already checks types and bounds key by key; these are the checks across
+keys or on formats (input size a multiple of the largest stride, split fractions, ordered
+edges, HEALPix nside, Slurm wall time, writable output directories, real input files). Every
+problem found is reported at once in one ConfigError (the CLI exits with 2), naming the key.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import healpy as hp
+
+from clusterhpc.config import Config
+from clusterhpc.hpc.slurm import time_minutes
+from clusterhpc.models.yolo import STRIDES
+from clusterhpc.paths import anchors_path, packed_dir, prep_dir, run_dir, survey_dir
+from clusterhpc.prep.split import SPLITS
+from clusterhpc.simulate.stage import check_settings
+from clusterhpc.typed_dict import ConfigError
+
+
+def _increasing(key: str, values: Sequence[float], at_least: int = 2) -> Iterator[str]:
+    if len(values) < at_least:
+        yield f"{key} = {list(values)}: expected at least {at_least} values"
+    elif any(b <= a for a, b in itertools.pairwise(values)):
+        yield f"{key} = {list(values)}: expected strictly increasing values"
+
+
+def _model(cfg: Config) -> Iterator[str]:
+    m, stride = cfg.model, max(STRIDES)
+    if m.input_size % stride:
+        yield f"model.input_size = {m.input_size}: expected a multiple of {stride}"
+    if m.head == "class":
+        yield from _increasing("model.class_edges", m.class_edges)
+    if m.head == "regression" and (not m.regression or len(set(m.regression)) < len(m.regression)):
+        yield f"model.regression = {m.regression}: expected one or more distinct targets"
+
+
+def _prep(cfg: Config) -> Iterator[str]:
+    split, boxes = cfg.prep.boxes.split, cfg.prep.boxes
+    if len(split) != len(SPLITS) or abs(sum(split) - 1.0) > 1e-6:
+        yield f"prep.boxes.split = {split}: expected 3 fractions (train, valid, test) summing to 1"
+    elif split[0] <= 0 or split[1] <= 0:
+        yield f"prep.boxes.split = {split}: expected train and valid fractions above 0"
+    if not hp.isnsideok(boxes.split_nside, nest=True):
+        yield f"prep.boxes.split_nside = {boxes.split_nside}: expected a power of 2"
+    empty = cfg.prep.empty
+    if empty.min_sep_arcmin > empty.max_sep_arcmin:
+        yield (
+            f"prep.empty.min_sep_arcmin = {empty.min_sep_arcmin}: expected at most "
+            f"prep.empty.max_sep_arcmin = {empty.max_sep_arcmin}"
+        )
+    unknown = sorted(set(cfg.prep.pack.labels) - set(SPLITS))
+    if unknown:
+        yield f"prep.pack.labels: split(s) {unknown}: expected keys among {list(SPLITS)}"
+
+
+def _simulate(cfg: Config) -> Iterator[str]:
+    if not cfg.data.simulated:
+        return
+    fp = cfg.simulate.footprint
+    if not hp.isnsideok(fp.nside, nest=True):
+        yield f"simulate.footprint.nside = {fp.nside}: expected a power of 2"
+    if fp.kind == "rect":
+        yield from _increasing("simulate.footprint.ra", fp.ra)
+        yield from _increasing("simulate.footprint.dec", fp.dec)
+    try:
+        check_settings(cfg.simulate)
+    except ConfigError as exc:
+        yield str(exc)
+
+
+def _evaluate(cfg: Config) -> Iterator[str]:
+    ev = cfg.evaluate
+    if ev.score_min >= ev.score_max:
+        yield (
+            f"evaluate.score_min = {ev.score_min}: expected below "
+            f"evaluate.score_max = {ev.score_max}"
+        )
+    for key in ("select_z", "z_bins", "lambda_bins", "mass_bins"):
+        yield from _increasing(f"evaluate.{key}", getattr(ev, key))
+    if len(ev.select_z) != 2:
+        yield f"evaluate.select_z = {ev.select_z}: expected 2 values (z_min, z_max)"
+    if cfg.train.lr_end > cfg.train.lr_init:
+        yield (
+            f"train.lr_end = {cfg.train.lr_end}: expected at most "
+            f"train.lr_init = {cfg.train.lr_init}"
+        )
+
+
+def _resources(cfg: Config) -> Iterator[str]:
+    try:
+        time_minutes(cfg.resources.time)
+    except ConfigError as exc:
+        yield f"resources.{exc}"
+
+
+def unwritable(path: Path) -> str | None:
+    """Why `path` cannot be made a writable directory, or None when it can."""
+    probe = path.absolute()
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{probe} is a file, not a directory"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{probe} is not writable"
+    return None
+
+
+def _outputs(cfg: Config) -> Iterator[str]:
+    places = {
+        "data.root": survey_dir(cfg),  # stage stamps and packed shards live there
+        "prep.out": prep_dir(cfg),
+        "data.root (packed/)": packed_dir(cfg),
+        "model.anchors": anchors_path(cfg).parent,
+        "run.dir": run_dir(cfg),
+    }
+    if cfg.evaluate.out:
+        places["evaluate.out"] = Path(cfg.evaluate.out)
+    for key, path in places.items():
+        why = unwritable(path)
+        if why:
+            yield f"{key}: {path}: cannot write there ({why})"
+
+
+def _inputs(cfg: Config) -> Iterator[str]:
+    if cfg.data.simulated:
+        return
+    for name in ("catalog.fits", "members.fits"):
+        if not (survey_dir(cfg) / name).is_file():
+            yield f"data.root = {cfg.data.root!r}: no {name} (data.simulated is false)"
+
+
+CHECKS = (_model, _prep, _simulate, _evaluate, _resources, _outputs, _inputs)
+
+
+def problems(cfg: Config) -> list[str]:
+    """Every problem found, one line each naming the key."""
+    return [line for check in CHECKS for line in check(cfg)]
+
+
+def check_run_config(cfg: Config) -> None:
+    """ConfigError listing every problem, before any stage of `clusterhpc run` starts."""
+    found = problems(cfg)
+    if found:
+        raise ConfigError(
+            f"{len(found)} config value(s) would fail a stage:\n  " + "\n  ".join(found)
+        )
