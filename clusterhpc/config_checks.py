@@ -19,7 +19,8 @@ from clusterhpc.config import Config
 from clusterhpc.hpc.slurm import time_minutes
 from clusterhpc.models.yolo import STRIDES
 from clusterhpc.paths import anchors_path, packed_dir, prep_dir, run_dir, survey_dir
-from clusterhpc.prep.split import SPLITS
+from clusterhpc.prep.sky_split import check_split_nside
+from clusterhpc.prep.split import SPLITS, fraction_problem
 from clusterhpc.simulate.stage import check_settings
 from clusterhpc.typed_dict import ConfigError
 
@@ -42,13 +43,16 @@ def _model(cfg: Config) -> Iterator[str]:
 
 
 def _prep(cfg: Config) -> Iterator[str]:
-    split, boxes = cfg.prep.boxes.split, cfg.prep.boxes
-    if len(split) != len(SPLITS) or abs(sum(split) - 1.0) > 1e-6:
-        yield f"prep.boxes.split = {split}: expected 3 fractions (train, valid, test) summing to 1"
+    split = cfg.prep.boxes.split
+    problem = fraction_problem(split)
+    if problem:
+        yield f"prep.boxes.split = {split}: {problem}"
     elif split[0] <= 0 or split[1] <= 0:
         yield f"prep.boxes.split = {split}: expected train and valid fractions above 0"
-    if not hp.isnsideok(boxes.split_nside, nest=True):
-        yield f"prep.boxes.split_nside = {boxes.split_nside}: expected a power of 2"
+    try:
+        check_split_nside(cfg)
+    except ConfigError as exc:
+        yield str(exc)
     empty = cfg.prep.empty
     if empty.min_sep_arcmin > empty.max_sep_arcmin:
         yield (

@@ -20,8 +20,7 @@ from clusterhpc.io.content import HashCache, digest_files
 from clusterhpc.models import inference_record
 from clusterhpc.paths import anchors_path, packed_dir, prep_dir, run_dir, survey_dir
 from clusterhpc.prep.outputs import survey_path
-
-SPLITS = ("train", "valid", "test")
+from clusterhpc.prep.split import SPLITS
 
 
 def _catalogues(cfg: Config) -> list[Path]:
@@ -75,7 +74,9 @@ def _train(cfg: Config) -> tuple[list[Path], dict]:
 
 
 def _evaluate(cfg: Config) -> tuple[list[Path], dict]:
-    return _weights(cfg), _splits(cfg)
+    """Weights, the run's inference record (anchors) and the truth catalogue (sky figures)."""
+    record = run_dir(cfg) / inference_record.NAME
+    return [*_weights(cfg), record, survey_dir(cfg) / "catalog.fits"], _splits(cfg)
 
 
 def _detect(cfg: Config) -> tuple[list[Path], dict]:

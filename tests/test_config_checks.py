@@ -30,7 +30,7 @@ def run_fails(tmp_path, capsys, *overrides: str) -> str:
         (["model.head=class", "model.class_edges=[0.1,0.3,0.2]"], "model.class_edges"),
         (["model.head=class", "model.class_edges=[0.2]"], "model.class_edges"),
         (["simulate.footprint.nside=100"], "simulate.footprint.nside = 100"),
-        (["prep.boxes.split_nside=12"], "prep.boxes.split_nside = 12"),
+        (["prep.boxes.split_by=healpix", "prep.boxes.split_nside=12"], "split_nside = 12"),
         (["resources.time=1h"], "resources.time = '1h'"),
         (["evaluate.z_bins=[0.1,0.1,0.3]"], "evaluate.z_bins"),
         (["prep.empty.min_sep_arcmin=400"], "prep.empty.min_sep_arcmin"),

@@ -12,6 +12,7 @@ from clusterhpc.data.packed import read_index
 from clusterhpc.io.content import HashCache, hash_file
 from clusterhpc.pipeline import STAGES, is_done
 from clusterhpc.pipeline import main as run_pipeline
+from clusterhpc.simulate.stage import main as simulate
 from tests.conftest import ROOT
 
 pytestmark = pytest.mark.slow
@@ -60,8 +61,12 @@ def test_rerendered_images_repack_and_retrain_touched_ones_do_not(tmp_path):
     again = HashCache.for_dir(data)
     assert [again.digest(p) for p in images(data)] and again.hashed == 0
 
+    # re-render the images with another PSF behind the pipeline's back: the config of the run
+    # is unchanged, only the pixels differ, and that alone must repack, retrain and re-score
     psf = load_config(tiny, [*where, "simulate.imaging.psf_fwhm=3.0"])
-    assert run_pipeline(psf) == 0
+    assert simulate(psf) == 0
+    assert is_done(cfg, stage("simulate")) and not is_done(cfg, stage("prep pack"))
+    assert run_pipeline(cfg) == 0
     second = shard_fingerprints(packed)
     assert second.keys() == first.keys()
     assert all(second[name] != first[name] for name in first)  # every shard repacked
@@ -72,5 +77,5 @@ def test_rerendered_images_repack_and_retrain_touched_ones_do_not(tmp_path):
     # the same config, other pixels: what reads the images is out of date, the rest is not
     name = sorted(old_pixels)[0]
     (data / "cutouts" / name).write_bytes(old_pixels[name])
-    assert not is_done(psf, stage("prep pack"))
-    assert is_done(psf, stage("prep boxes")) and is_done(psf, stage("evaluate"))
+    assert not is_done(cfg, stage("prep pack"))
+    assert is_done(cfg, stage("prep boxes")) and is_done(cfg, stage("evaluate"))

@@ -7,12 +7,11 @@ writes a FITS catalogue with units. A `class` head adds CLASS (the z bin of `mod
 listed in the header as CLSEDGES) and CLASS_PROB (its sigmoid probability); a `regression` head
 adds Z_PRED, Z_SIGMA and LAMBDA_PRED = exp(ln λ), LAMBDA_SIGMA = λ σ(ln λ) (first order). The
 score threshold is `detect.score_threshold`, else the operating point `clusterhpc evaluate`
-recorded in `<run.dir>/inference.json` (or, for older runs, `<run.dir>/metrics.json`), else 0.5.
+recorded in `<run.dir>/inference.json` for the same weights (by content), else 0.5.
 """
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from clusterhpc.models import inference_record
 from clusterhpc.models.yolo_inference import (
     Detector,
     recalibrate_on_training_images,
+    resolve_weights,
     trained_config,
 )
 from clusterhpc.paths import run_dir
@@ -35,18 +35,19 @@ log = get_logger("detect")
 DEFAULT_THRESHOLD = 0.5
 
 
-def score_threshold(cfg: Config) -> float:
+def score_threshold(cfg: Config, weights: str) -> float:
+    """`detect.score_threshold`, else the one `evaluate` chose for these weights."""
     if cfg.detect.score_threshold > 0:
         return cfg.detect.score_threshold
-    recorded = inference_record.read(run_dir(cfg)).get("score_threshold")
-    if recorded:
-        return float(recorded)
-    path = run_dir(cfg) / "metrics.json"  # runs evaluated before inference.json existed
-    if path.exists():
-        value = json.loads(path.read_text()).get("score_threshold")
-        if value:
-            return float(value)
-    log.warning("no detect.score_threshold and no %s: using %.2f", path, DEFAULT_THRESHOLD)
+    recorded = inference_record.threshold_for(run_dir(cfg), weights)
+    if recorded is not None:
+        return recorded
+    log.warning(
+        "no detect.score_threshold and no threshold chosen by `clusterhpc evaluate` for %s: "
+        "using %.2f",
+        weights,
+        DEFAULT_THRESHOLD,
+    )
     return DEFAULT_THRESHOLD
 
 
@@ -105,7 +106,7 @@ def main(cfg: Config) -> int:
     comm = get_comm()
     run = run_dir(cfg)
     ev, d = cfg.evaluate, cfg.detect
-    threshold = score_threshold(cfg)
+    threshold = score_threshold(cfg, resolve_weights(run, ev.checkpoint))
     train_cfg = trained_config(run, cfg)
     detector = Detector(
         train_cfg,

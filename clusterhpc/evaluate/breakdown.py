@@ -36,12 +36,12 @@ def unique_cluster_completeness(truth: Truth, match: SplitMatch, selection: Sele
 
 
 def purity_by_image_kind(truth: Truth, preds: Predictions, match: SplitMatch) -> dict:
-    """Purity over all images, over cluster cutouts only, and the empty fields' share."""
+    """Purity over the cluster cutouts only (the headline `purity` includes the empty
+    fields), the number of empty fields and of the detections scored on them."""
     scored = match.pred_kept & ~match.pred_ignored
     on_empty = np.asarray(truth.meta["empty"], bool)[preds.image_of_box()]
     return {
         "n_empty_fields": int(np.sum(np.asarray(truth.meta["empty"], bool))),
-        "with_empty_fields": fraction_with_error(match.pred_matched[scored]),
         "without_empty_fields": fraction_with_error(match.pred_matched[scored & ~on_empty]),
         "detections_on_empty_fields": int(np.sum(scored & on_empty)),
     }
@@ -50,13 +50,15 @@ def purity_by_image_kind(truth: Truth, preds: Predictions, match: SplitMatch) ->
 def comparable_figures(
     truth: Truth,
     preds: Predictions,
+    unclipped: Predictions,
     match: SplitMatch,
     selection: Selection,
     catalog_path: Path,
     sky: SkySettings,
 ) -> dict:
     """Per-unique-cluster completeness, purity by image kind and, when the survey has its
-    truth catalogue, the figures on the sky (`evaluate.sky`)."""
+    truth catalogue, the figures on the sky (`evaluate.sky`, from the `unclipped` boxes, as
+    `detect` places them)."""
     figures = {
         "per_unique_cluster": {
             "completeness": unique_cluster_completeness(truth, match, selection)
@@ -70,5 +72,5 @@ def comparable_figures(
     catalog = Table(
         {"RA": clusters.ra, "DEC": clusters.dec, "Z_LAMBDA": clusters.z, "LAMBDA": clusters.lam}
     )
-    figures["sky"] = sky_scores(truth, preds, catalog, match.threshold, selection, sky)
+    figures["sky"] = sky_scores(truth, unclipped, catalog, match.threshold, selection, sky)
     return figures

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from itertools import pairwise
 
 REGRESSION_COLUMNS = {
@@ -24,22 +25,33 @@ def _row(label: str, scores: dict, columns: tuple) -> str:
     return f"| {label} | " + " | ".join(cells) + " |"
 
 
-def regression_section(name: str, scores: dict) -> list[str]:
-    """Model and baselines on the matched clusters, then the model in bins of true z."""
-    columns = REGRESSION_COLUMNS[name]
-    header = "| predictor | n | " + " | ".join(label for _, label in columns) + " |"
-    lines = [f"## Regression: {TITLES[name]}", "", header, "|---" * (len(columns) + 2) + "|"]
-    lines.append(_row("model (all matched clusters)", scores["all"], columns))
-    notes = []
+def _baseline_rows(
+    scores: dict, row: Callable[[str, dict], str], model_part: Callable[[dict], dict]
+) -> tuple[list[str], list[str]]:
+    """Table rows of each baseline beside the model on the same clusters, and notes on the
+    baselines that could not be computed."""
+    rows, notes = [], []
     for key, entry in scores.items():
         if "baseline" not in key:
             continue
         if "unavailable" in entry:
             notes.append(f"- `{key}`: unavailable ({entry['unavailable']})")
             continue
-        lines.append(_row(f"model, where `{key}` has a value", entry["model"]["all"], columns))
-        lines.append(_row(f"`{key}`: {entry['method']}", entry["baseline"]["all"], columns))
-    lines += ["", *notes, ""] if notes else [""]
+        rows.append(row(f"model, where `{key}` has a value", model_part(entry["model"])))
+        rows.append(row(f"`{key}`: {entry['method']}", model_part(entry["baseline"])))
+    return rows, notes
+
+
+def regression_section(name: str, scores: dict) -> list[str]:
+    """Model and baselines on the matched clusters, then the model in bins of true z."""
+    columns = REGRESSION_COLUMNS[name]
+    header = "| predictor | n | " + " | ".join(label for _, label in columns) + " |"
+    lines = [f"## Regression: {TITLES[name]}", "", header, "|---" * (len(columns) + 2) + "|"]
+    lines.append(_row("model (all matched clusters)", scores["all"], columns))
+    rows, notes = _baseline_rows(
+        scores, lambda label, s: _row(label, s, columns), lambda part: part["all"]
+    )
+    lines += [*rows, *(["", *notes, ""] if notes else [""])]
     lines += [f"Model in bins of true z ({TITLES[name]}):", "", header.replace("predictor", "z")]
     lines.append("|---" * (len(columns) + 2) + "|")
     for b in scores["binned_z"]:
@@ -62,19 +74,10 @@ def class_section(scores: dict) -> list[str]:
         "|---|---|---|",
     ]
     lines.append(f"| model (all matched clusters) | {scores['n']} | {_pct(scores['accuracy'])} |")
-    notes = []
-    for key, entry in scores.items():
-        if "baseline" not in key:
-            continue
-        if "unavailable" in entry:
-            notes.append(f"- `{key}`: unavailable ({entry['unavailable']})")
-            continue
-        for label, s in (
-            (f"model, where `{key}` has a value", entry["model"]),
-            (f"`{key}`: {entry['method']}", entry["baseline"]),
-        ):
-            lines.append(f"| {label} | {s['n']} | {_pct(s['accuracy'])} |")
-    lines += ["", *notes, ""] if notes else [""]
+    rows, notes = _baseline_rows(
+        scores, lambda label, s: f"| {label} | {s['n']} | {_pct(s['accuracy'])} |", lambda p: p
+    )
+    lines += [*rows, *(["", *notes, ""] if notes else [""])]
     lines += ["| true z bin | n | correct | accuracy |", "|---|---|---|---|"]
     for label, b in zip(bins, scores["binned_z"], strict=True):
         lines.append(f"| {label} | {b['n']} | {b['correct']} | {_pct(b['accuracy'])} |")

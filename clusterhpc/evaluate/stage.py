@@ -63,20 +63,27 @@ log = get_logger("evaluate")
 
 
 class Scored:
-    """Truth and predictions of a set of images, and where each image lives."""
+    """Truth and predictions of a set of images, and where each image lives.
 
-    def __init__(self, truth: Truth, preds: Predictions, sources: list[tuple[PackedSplit, int]]):
-        self.truth, self.preds, self.sources = truth, preds, sources
+    `preds` are clipped to the image (as the training targets; what matching scores),
+    `unclipped` are the detector's boxes (what `detect` places on the sky)."""
+
+    def __init__(
+        self, truth: Truth, unclipped: Predictions, sources: list[tuple[PackedSplit, int]]
+    ) -> None:
+        self.truth, self.unclipped, self.sources = truth, unclipped, sources
+        height, width = truth.image_shape
+        self.preds = dataclasses.replace(unclipped, boxes=clip(unclipped.boxes, width, height))
 
     def take(self, images: np.ndarray) -> Scored:
         return Scored(
-            self.truth.take(images), self.preds.take(images), [self.sources[i] for i in images]
+            self.truth.take(images), self.unclipped.take(images), [self.sources[i] for i in images]
         )
 
     def concat(self, other: Scored) -> Scored:
         return Scored(
             self.truth.concat(other.truth),
-            self.preds.concat(other.preds),
+            self.unclipped.concat(other.unclipped),
             self.sources + other.sources,
         )
 
@@ -96,13 +103,11 @@ def split_names(packed: Path) -> list[str]:
 
 
 def score_split(detector: Detector, packed: Path, name: str, batch: int, comm: Comm):
-    """Truth and predictions of one split, both clipped to the image (as in training)."""
+    """Truth and predictions of one split."""
     split = PackedSplit(packed, name)
     preds = predict_split(detector, split, batch, comm)
     if preds is None:
         return None
-    height, width = split.image_shape[:2]
-    preds = dataclasses.replace(preds, boxes=clip(preds.boxes, width, height))
     return Scored(Truth.from_split(split), preds, [(split, i) for i in range(len(split))])
 
 
@@ -247,6 +252,7 @@ def evaluate(
         **comparable_figures(
             report.truth,
             report.preds,
+            report.unclipped,
             match,
             selection,
             survey_dir(cfg) / "catalog.fits",
@@ -366,7 +372,7 @@ def main(cfg: Config) -> int:
     metrics = _json_safe(metrics)
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1))
     if ev.score_threshold <= 0:  # chosen on the run's own valid split: the run's threshold
-        inference_record.update(run, score_threshold=metrics["score_threshold"])
+        inference_record.record_threshold(run, metrics["score_threshold"], detector.weights)
     write_report(metrics, metrics["plots"], out / "report.md")
     log.info(
         "completeness %s, purity %s at threshold %.3f, AP50 %s -> %s",

@@ -31,3 +31,12 @@ def images_with_positions(
         ra.append(position[0])
         dec.append(position[1])
     return found, np.asarray(ra, np.float64), np.asarray(dec, np.float64), missing
+
+
+def existing_images(folder: Path) -> tuple[list[str], np.ndarray, np.ndarray, int]:
+    """Images `*.jpeg` in `folder` (resolved paths) with their sidecar position, and the
+    number without one; nothing when the folder does not exist."""
+    if not folder.is_dir():
+        return [], np.zeros(0), np.zeros(0), 0
+    found, ra, dec, missing = images_with_positions(sorted(folder.glob("*.jpeg")))
+    return [str(p.resolve()) for p in found], ra, dec, len(missing)

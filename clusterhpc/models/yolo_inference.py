@@ -34,23 +34,28 @@ def trained_config(run: Path, fallback: Config) -> Config:
     return fallback
 
 
-def load_weights(model, run: Path, checkpoint: str) -> str:
-    """Load 'final' (final.weights.h5, else the latest checkpoint), 'latest' or a path."""
+def resolve_weights(run: Path, checkpoint: str) -> str:
+    """'final' (final.weights.h5, else the latest checkpoint), 'latest' or a path."""
     tf, _ = import_keras()
-    final = run / "final.weights.h5"
+    final = Path(run) / "final.weights.h5"
     if checkpoint == "final" and final.exists():
-        model.load_weights(str(final))
         return str(final)
     if checkpoint in ("final", "latest"):
-        path = tf.train.latest_checkpoint(str(run / "checkpoints"))
+        path = tf.train.latest_checkpoint(str(Path(run) / "checkpoints"))
         if path is None:
             raise DataError(f"{run}: no final.weights.h5 and no checkpoint in checkpoints/")
-    else:
-        path = checkpoint
-    if str(path).endswith(".h5"):
-        if not Path(path).exists():
-            raise DataError(f"evaluate.checkpoint = {path}: no such weights file")
-        model.load_weights(str(path))
+        return path
+    if checkpoint.endswith(".h5") and not Path(checkpoint).exists():
+        raise DataError(f"evaluate.checkpoint = {checkpoint}: no such weights file")
+    return checkpoint
+
+
+def load_weights(model, run: Path, checkpoint: str) -> str:
+    """Load the weights `resolve_weights` names; returns their path."""
+    tf, _ = import_keras()
+    path = resolve_weights(run, checkpoint)
+    if path.endswith(".h5"):
+        model.load_weights(path)
     else:
         try:
             tf.train.Checkpoint(model=model).restore(str(path)).expect_partial()
@@ -60,8 +65,9 @@ def load_weights(model, run: Path, checkpoint: str) -> str:
 
 
 def run_anchors(run: Path, train_cfg: Config, input_size: int) -> np.ndarray:
-    """(9, 2) anchors as fractions of the input side, from the run's `inference.json`; runs
-    without one fall back to the anchors file of the training config (`model.anchors`)."""
+    """(9, 2) anchors as fractions of the input side, from the run's `inference.json` (whose
+    input size and pixel normalisation must be what inference feeds); runs without one fall
+    back to the anchors file of the training config (`model.anchors`)."""
     from clusterhpc.paths import anchors_path
 
     record = inference_record.read(run)
@@ -73,6 +79,12 @@ def run_anchors(run: Path, train_cfg: Config, input_size: int) -> np.ndarray:
         raise DataError(
             f"{run / inference_record.NAME}: input_size {record.get('input_size')}, but the run's "
             f"config.yaml has model.input_size {input_size}"
+        )
+    expected = inference_record.NORMALISATION
+    if record.get("normalisation", expected) != expected:
+        raise DataError(
+            f"{run / inference_record.NAME}: trained on pixels normalised as "
+            f"{record['normalisation']!r}; this clusterhpc feeds {expected!r}"
         )
     return np.asarray(record["anchors"], np.float64).reshape(-1, 2)
 

@@ -37,7 +37,7 @@ from clusterhpc.prep.boxes import BoxRules, BoxTable, MemberIndex, compute_boxes
 from clusterhpc.prep.outputs import survey_path, write_fits_tables, write_json
 from clusterhpc.prep.plots import plot_overlaps
 from clusterhpc.prep.sky_split import SkySplit, check_split_nside, split_by_sky
-from clusterhpc.prep.split import SPLITS
+from clusterhpc.prep.split import SPLITS, fraction_problem
 from clusterhpc.typed_dict import ConfigError
 
 log = get_logger("prep.boxes")
@@ -46,8 +46,9 @@ log = get_logger("prep.boxes")
 def main(cfg: Config) -> int:
     comm = get_comm()
     prep, opts = cfg.prep, cfg.prep.boxes
-    if len(opts.split) != 3 or abs(sum(opts.split) - 1.0) > 1e-6:
-        raise ConfigError(f"prep.boxes.split = {opts.split}: expected 3 fractions summing to 1")
+    problem = fraction_problem(opts.split)
+    if problem:
+        raise ConfigError(f"prep.boxes.split = {opts.split}: {problem}")
     check_split_nside(cfg)
     t0 = time.perf_counter()
     root = Path(cfg.data.root)

@@ -31,7 +31,7 @@ from clusterhpc.errors import DataError
 from clusterhpc.hpc.mpi import get_comm
 from clusterhpc.io.labels import LabelLine, write_labels
 from clusterhpc.io.redmapper import read_clusters
-from clusterhpc.io.sidecars import images_with_positions
+from clusterhpc.io.sidecars import existing_images
 from clusterhpc.log import get_logger
 from clusterhpc.paths import prep_dir
 from clusterhpc.prep.empty_fields import EmptyRules, accept, choose_empty_fields
@@ -42,12 +42,6 @@ from clusterhpc.sky.geometry import unit_vectors
 from clusterhpc.typed_dict import ConfigError
 
 log = get_logger("prep.empty")
-
-
-def existing_images(folder: Path) -> tuple[list[str], np.ndarray, np.ndarray, int]:
-    """Images `*.jpeg` in `folder` with their sidecar position; also the count without one."""
-    found, ra, dec, missing = images_with_positions(sorted(folder.glob("*.jpeg")))
-    return [str(p.resolve()) for p in found], ra, dec, len(missing)
 
 
 def main(cfg: Config) -> int:
@@ -103,7 +97,7 @@ def main(cfg: Config) -> int:
         "ranks": comm.size,
     }
     folder = survey_path(cfg, opts.image_dir)
-    paths, ra, dec, missing = existing_images(folder) if folder.is_dir() else ([], [], [], 0)
+    paths, ra, dec, missing = existing_images(folder)
     if paths or missing:
         tree = cKDTree(unit_vectors(clusters.ra, clusters.dec))
         ok = accept(np.asarray(ra), np.asarray(dec), footprint, tree, rules)[0]

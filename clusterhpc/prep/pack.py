@@ -83,12 +83,27 @@ def source_path(entry: ImageEntry, root: Path) -> Path:
     return Path(entry.path) if Path(entry.path).is_absolute() else root / entry.path
 
 
-def fingerprint(plan: ShardPlan, settings: Mapping[str, Any], contents: Sequence[str]) -> str:
-    """Hash of a shard's inputs (paths, image contents, boxes, ignore regions, metadata) and
-    the settings; `contents`: the content digest of each entry's image."""
+def portable_name(entry: ImageEntry, root: Path) -> str:
+    """The image's path relative to the survey root, or its file name when it lies
+    elsewhere: what identifies it wherever the survey is staged."""
+    path = Path(entry.path)
+    if not path.is_absolute():
+        return path.as_posix()
+    try:
+        return path.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return path.name
+
+
+def fingerprint(
+    plan: ShardPlan, settings: Mapping[str, Any], contents: Sequence[str], root: Path
+) -> str:
+    """Hash of a shard's inputs (image names relative to `root`, image contents, boxes,
+    ignore regions, metadata) and the settings; `contents`: the content digest of each
+    entry's image. Nothing in it depends on where the survey lies."""
     digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
     for entry, content in zip(plan.entries, contents, strict=True):
-        digest.update(entry.path.encode())
+        digest.update(portable_name(entry, root).encode())
         digest.update(content.encode())
         digest.update(np.ascontiguousarray(entry.boxes, np.float32).tobytes())
         digest.update(b"ignore" + np.ascontiguousarray(entry.ignore, np.float32).tobytes())
@@ -163,7 +178,8 @@ def pack_shard(
     again): a re-rendered or repaired image packs its shard again."""
     path = out_dir / plan.name
     cache = cache if cache is not None else HashCache()
-    fp = fingerprint(plan, settings, [cache.digest(source_path(e, root)) for e in plan.entries])
+    contents = [cache.digest(source_path(e, root)) for e in plan.entries]
+    fp = fingerprint(plan, settings, contents, root)
     if path.exists() and _shard_fingerprint(path) == fp and not verify_shard(path):
         excluded = _stored_exclusions(path)
         return ShardResult(plan.name, plan.split, len(plan.entries) - len(excluded), True, excluded)

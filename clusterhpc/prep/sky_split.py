@@ -21,9 +21,9 @@ from astropy.table import Table
 
 from clusterhpc.config import Config
 from clusterhpc.io.cutouts import Cutouts
+from clusterhpc.io.sidecars import existing_images
 from clusterhpc.log import get_logger
 from clusterhpc.prep.boxes import BoxTable
-from clusterhpc.prep.empty_stage import existing_images
 from clusterhpc.prep.outputs import survey_path
 from clusterhpc.prep.sky_groups import same_value_links, sky_groups
 from clusterhpc.prep.split import SPLITS, assign_groups
@@ -66,7 +66,7 @@ def split_by_sky(cfg: Config, cut: Cutouts, table: BoxTable, labelled: np.ndarra
     """Group the `labelled` cutouts and the empty-field images by sky and split the groups."""
     opts = cfg.prep.boxes
     folder = survey_path(cfg, cfg.prep.empty.image_dir)
-    paths, e_ra, e_dec, _ = existing_images(folder) if folder.is_dir() else ([], [], [], 0)
+    paths, e_ra, e_dec, _ = existing_images(folder)
     n_cut, n_empty = labelled.size, len(paths)
     node = np.full(len(cut), -1, dtype=np.int64)
     node[labelled] = np.arange(n_cut)

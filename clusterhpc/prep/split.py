@@ -16,14 +16,22 @@ import numpy as np
 SPLITS = ("train", "valid", "test")
 
 
-def check_fractions(fractions: Sequence[float]) -> np.ndarray:
-    """The fractions as an array; ValueError unless 3 numbers >= 0 summing to 1."""
+def fraction_problem(fractions: Sequence[float]) -> str | None:
+    """What is wrong with split fractions (None: 3 numbers >= 0 summing to 1)."""
     values = np.asarray(fractions, dtype=np.float64)
     if values.shape != (len(SPLITS),) or np.any(values < 0):
-        raise ValueError(f"split fractions {values.tolist()}: expected 3 numbers >= 0")
+        return f"split fractions {values.tolist()}: expected 3 numbers >= 0 (train, valid, test)"
     if abs(values.sum() - 1.0) > 1e-6:
-        raise ValueError(f"split fractions {values.tolist()} sum to {values.sum():g}, not 1")
-    return values
+        return f"split fractions {values.tolist()} sum to {values.sum():g}, not 1"
+    return None
+
+
+def check_fractions(fractions: Sequence[float]) -> np.ndarray:
+    """The fractions as an array; ValueError with `fraction_problem`'s message if any."""
+    problem = fraction_problem(fractions)
+    if problem:
+        raise ValueError(problem)
+    return np.asarray(fractions, dtype=np.float64)
 
 
 def split_targets(n: int, fractions: Sequence[float]) -> np.ndarray:

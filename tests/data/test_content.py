@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -127,3 +128,55 @@ def test_a_run_knows_its_training_shards_wherever_they_are_staged(tmp_path):
     shutil.copytree(survey, staged)
     assert inference_record.trained_on(run, staged / "packed")
     assert not inference_record.trained_on(run, other / "packed")
+
+
+def test_a_survey_repacked_where_it_was_staged_keeps_its_fingerprints(tmp_path):
+    """Absolute image paths (as `prep boxes` writes them) do not enter the fingerprint."""
+    original = tmp_path / "original"
+    entries = make_entries(original, 6)
+    staged = tmp_path / "scratch" / "copy"
+    shutil.copytree(original, staged)
+    members = members_for(entries)
+    for root in (original, staged):
+        absolute = [dataclasses.replace(e, path=str((root / e.path).resolve())) for e in entries]
+        results = [
+            pack_shard(plan, root / "packed", root, SETTINGS, members, FEATURES)
+            for plan in plan_shards({"train": absolute}, 4)
+        ]
+        write_index(root / "packed", results)
+    assert split_fingerprint(staged / "packed", "train") == split_fingerprint(
+        original / "packed", "train"
+    )
+    edited = staged / entries[0].path
+    Image.fromarray(box_image(32, (1, 1, 9, 9), seed=99)).save(edited)
+    absolute = [dataclasses.replace(e, path=str((staged / e.path).resolve())) for e in entries]
+    results = [
+        pack_shard(plan, staged / "packed", staged, SETTINGS, members, FEATURES)
+        for plan in plan_shards({"train": absolute}, 4)
+    ]
+    write_index(staged / "packed", results)
+    assert split_fingerprint(staged / "packed", "train") != split_fingerprint(
+        original / "packed", "train"
+    )
+
+
+def test_a_threshold_is_used_only_with_the_weights_it_was_chosen_for(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    weights = run / "final.weights.h5"
+    weights.write_bytes(b"first weights")
+    inference_record.start(run, {"input_size": 64})
+    assert inference_record.threshold_for(run, weights) is None
+    inference_record.record_threshold(run, 0.42, weights)
+    assert inference_record.threshold_for(run, weights) == 0.42
+    inference_record.start(run, {"input_size": 64})  # retrained, same inputs
+    weights.write_bytes(b"other weights")
+    assert inference_record.threshold_for(run, weights) is None
+    prefix = run / "checkpoints" / "ckpt-7"  # a TensorFlow checkpoint: files under a prefix
+    prefix.parent.mkdir()
+    (run / "checkpoints" / "ckpt-7.index").write_bytes(b"index")
+    (run / "checkpoints" / "ckpt-7.data-00000-of-00001").write_bytes(b"data")
+    inference_record.record_threshold(run, 0.3, str(prefix))
+    assert inference_record.threshold_for(run, str(prefix)) == 0.3
+    (run / "checkpoints" / "ckpt-7.data-00000-of-00001").write_bytes(b"changed")
+    assert inference_record.threshold_for(run, str(prefix)) is None

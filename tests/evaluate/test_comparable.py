@@ -67,9 +67,10 @@ def test_purity_with_and_without_empty_fields() -> None:
         [np.array([box, [0, 0, 10, 10]]), np.array([[20, 20, 30, 30]])],
         [np.array([0.9, 0.8]), np.array([0.7])],
     )
-    kinds = purity_by_image_kind(truth, preds, SplitMatcher(truth, preds, SETTINGS).at(0.5))
+    match = SplitMatcher(truth, preds, SETTINGS).at(0.5)
+    kinds = purity_by_image_kind(truth, preds, match)
     assert kinds["n_empty_fields"] == 1 and kinds["detections_on_empty_fields"] == 1
-    assert kinds["with_empty_fields"]["value"] == pytest.approx(1 / 3)
+    assert counts(truth, preds, match, SELECT)["purity"] == pytest.approx(1 / 3)
     assert kinds["without_empty_fields"]["value"] == pytest.approx(1 / 2)
 
 

@@ -108,7 +108,8 @@ def _scored(rng: np.random.Generator, n: int, noise: float) -> Scored:
 
 
 def test_threshold_is_chosen_on_valid_only(tmp_path) -> None:
-    cfg = load_config(None, ["evaluate.gallery=0", "evaluate.select_z=[0, 10]"])
+    overrides = ["evaluate.gallery=0", "evaluate.select_z=[0, 10]", f"data.root={tmp_path}"]
+    cfg = load_config(None, overrides)  # data.root: not a survey in the working directory
     rng = np.random.default_rng(5)
     tune = _scored(rng, 80, 0.3)
     chosen = []
