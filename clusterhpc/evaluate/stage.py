@@ -371,7 +371,9 @@ def main(cfg: Config) -> int:
     metrics["seconds"] = time.perf_counter() - tic
     metrics = _json_safe(metrics)
     atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1))
-    if ev.score_threshold <= 0:  # chosen on the run's own valid split: the run's threshold
+    if ev.score_threshold <= 0 and out.resolve() == run.resolve():
+        # chosen on valid images and written into the run: the run's threshold for `detect`
+        # (an evaluation written elsewhere, say with other matching, leaves it alone)
         inference_record.record_threshold(run, metrics["score_threshold"], detector.weights)
     write_report(metrics, metrics["plots"], out / "report.md")
     log.info(

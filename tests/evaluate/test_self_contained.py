@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
 
 import pytest
 from astropy.io import fits
@@ -47,6 +48,8 @@ def test_a_copied_survey_is_the_same_survey_with_the_same_numbers(trained, tmp_p
     assert copied["protocol"]["trained_on_survey"] and copied["protocol"]["tuned_on"] == "valid"
     assert copied["protocol"]["reported_on"] == "test"  # no training image among the reported
     assert without_place(copied) == without_place(original)
+    # evaluations written outside the run directory do not set the run's threshold
+    assert "score_threshold" not in inference_record.read(trained.run.dir)
 
 
 def test_evaluate_and_detect_without_the_surveys_prep_files(trained, tmp_path):
@@ -54,7 +57,7 @@ def test_evaluate_and_detect_without_the_surveys_prep_files(trained, tmp_path):
 
     survey, run = trained.data.root, trained.run.dir
     shutil.rmtree(f"{survey}/prep")  # anchors.txt went with it
-    metrics = evaluated(trained, survey, tmp_path / "scores")
+    metrics = evaluated(trained, survey, Path(run))  # into the run: its threshold for detect
     assert metrics["protocol"]["tuned_on"] == "valid"
     recorded = inference_record.read(run)
     assert recorded["score_threshold"] == metrics["score_threshold"]
