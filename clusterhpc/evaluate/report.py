@@ -5,16 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from clusterhpc.evaluate.report_comparable import comparable_rows, sky_section
+from clusterhpc.evaluate.report_format import number as _num
+from clusterhpc.evaluate.report_format import percent as _pct
 from clusterhpc.evaluate.report_heads import head_sections
 from clusterhpc.io.atomic import atomic_write_text
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f} %"
-
-
-def _num(value: float | None, digits: int = 3) -> str:
-    return "n/a" if value is None else f"{value:.{digits}f}"
 
 
 def _err(err: list[float | None]) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 
-def _pct(f: dict) -> str:
+def _fraction_cell(f: dict) -> str:
     if f.get("value") is None or f["n"] == 0:
         return "n/a"
     lo, hi = f["err"]
@@ -17,14 +17,14 @@ def comparable_rows(m: dict) -> list[str]:
     if unique:
         c = unique["completeness"]
         rows.append(
-            f"| completeness per unique cluster [68 %] | {_pct(c)}, "
+            f"| completeness per unique cluster [68 %] | {_fraction_cell(c)}, "
             f"from {c['appearances']} appearances |"
         )
     kinds = m.get("purity_by_image_kind")
     if kinds:
         rows.append(
             f"| purity without the {kinds['n_empty_fields']} empty fields [68 %] | "
-            f"{_pct(kinds['without_empty_fields'])}; the headline purity includes them "
+            f"{_fraction_cell(kinds['without_empty_fields'])}; the headline purity includes them "
             f"({kinds['detections_on_empty_fields']} detections on empty fields) |"
         )
     return rows
@@ -45,8 +45,8 @@ def sky_section(m: dict) -> list[str]:
         "",
         "| on the sky | value |",
         "|---|---|",
-        f"| completeness [68 %] | {_pct(sky['completeness'])} |",
-        f"| purity [68 %] | {_pct(sky['purity'])} |",
+        f"| completeness [68 %] | {_fraction_cell(sky['completeness'])} |",
+        f"| purity [68 %] | {_fraction_cell(sky['purity'])} |",
         f"| false detections per deg² | {sky['false_per_deg2']:.2f} ({sky['n_false']}) |"
         if sky["false_per_deg2"] is not None
         else "| false detections per deg² | n/a |",

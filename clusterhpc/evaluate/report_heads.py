@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from itertools import pairwise
 
+from clusterhpc.evaluate.report_format import number, percent
+
 REGRESSION_COLUMNS = {
     "z": (("bias", "bias Δz/(1+z)"), ("sigma_nmad", "σ_NMAD"), ("outlier_fraction", "outliers")),
     "lam": (
@@ -16,12 +18,8 @@ REGRESSION_COLUMNS = {
 TITLES = {"z": "redshift z", "lam": "richness ln λ"}
 
 
-def _num(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.4f}"
-
-
 def _row(label: str, scores: dict, columns: tuple) -> str:
-    cells = [str(scores.get("n", 0)), *(_num(scores.get(key)) for key, _ in columns)]
+    cells = [str(scores.get("n", 0)), *(number(scores.get(key), 4) for key, _ in columns)]
     return f"| {label} | " + " | ".join(cells) + " |"
 
 
@@ -59,10 +57,6 @@ def regression_section(name: str, scores: dict) -> list[str]:
     return [*lines, ""]
 
 
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{100 * value:.1f} %"
-
-
 def class_section(scores: dict) -> list[str]:
     """Accuracy (model and baselines), accuracy per z bin and the confusion matrix."""
     edges = scores["edges"]
@@ -73,14 +67,16 @@ def class_section(scores: dict) -> list[str]:
         "| predictor | n | accuracy |",
         "|---|---|---|",
     ]
-    lines.append(f"| model (all matched clusters) | {scores['n']} | {_pct(scores['accuracy'])} |")
-    rows, notes = _baseline_rows(
-        scores, lambda label, s: f"| {label} | {s['n']} | {_pct(s['accuracy'])} |", lambda p: p
-    )
+
+    def row(label: str, s: dict) -> str:
+        return f"| {label} | {s['n']} | {percent(s['accuracy'])} |"
+
+    lines.append(row("model (all matched clusters)", scores))
+    rows, notes = _baseline_rows(scores, row, lambda part: part)
     lines += [*rows, *(["", *notes, ""] if notes else [""])]
     lines += ["| true z bin | n | correct | accuracy |", "|---|---|---|---|"]
     for label, b in zip(bins, scores["binned_z"], strict=True):
-        lines.append(f"| {label} | {b['n']} | {b['correct']} | {_pct(b['accuracy'])} |")
+        lines.append(f"| {label} | {b['n']} | {b['correct']} | {percent(b['accuracy'])} |")
     lines += ["", "Confusion matrix (rows: true z bin, columns: predicted):", ""]
     lines += ["| true \\ predicted | " + " | ".join(bins) + " |", "|---" * (len(bins) + 1) + "|"]
     for label, row in zip(bins, scores["confusion"], strict=True):
