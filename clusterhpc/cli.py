@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from clusterhpc import __version__
 from clusterhpc.config import Config, load_config
 from clusterhpc.errors import ClusterHPCError
+from clusterhpc.hpc.failure import EXIT_BAD_INPUT, stage_failures_end_the_launch
 from clusterhpc.log import get_logger, setup_logging
 
 
@@ -148,11 +149,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return doctor_main()
     stage = _find_stage(args)
+    where = f"prep {stage.name}" if args.stage == "prep" else stage.name
     try:
-        cfg = load_config(args.config, args.overrides)
-        get_logger("cli").debug("running stage %s with %s", stage.name, args.config)
-        return int(stage.load()(cfg) or 0)
+        with stage_failures_end_the_launch(where):
+            cfg = load_config(args.config, args.overrides)
+            get_logger("cli").debug("running stage %s with %s", stage.name, args.config)
+            return int(stage.load()(cfg) or 0)
     except ClusterHPCError as exc:
-        where = f"prep {stage.name}" if args.stage == "prep" else stage.name
         print(f"clusterhpc {where}: error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT

@@ -8,7 +8,9 @@ files by content (`stage_inputs`: images, prep tables, packed shards, weights), 
 inputs did not change and whose outputs still check out, and reruns the rest (each stage
 resumes on its own: cutouts already rendered, shards already packed, the latest checkpoint).
 Under `mpirun -n N` / `srun` every rank runs every stage: MPI-parallel stages split their work
-over the ranks and training runs Horovod on the same ranks.
+over the ranks and training runs Horovod on the same ranks. The ranks agree on each stage's exit
+code (the largest) before the next stage; an exception on any rank ends the whole launch
+(`clusterhpc.hpc.failure`).
 """
 
 from __future__ import annotations
@@ -196,8 +198,8 @@ def main(cfg: Config) -> int:
             continue
         log.info("== %s", stage.name)
         start = time.perf_counter()
-        code = int(_load(stage.target)(cfg) or 0)
-        comm.barrier()
+        # every rank goes on to the next stage's collectives only if every rank succeeded
+        code = comm.allreduce_max(int(_load(stage.target)(cfg) or 0))
         timings[stage.name] = round(time.perf_counter() - start, 1)
         if code:
             log.error("%s stopped with exit code %d; rerun to resume", stage.name, code)

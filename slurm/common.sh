@@ -55,9 +55,11 @@ chpc_command() {
 # chpc_step ARGS...: run `srun ARGS...` in the background; Slurm's warning signal (USR1, sent
 # to this batch shell by --signal=B:USR1@T) and TERM are forwarded to the step, whose ranks
 # then checkpoint and exit 75. Returns the step's exit code; sets CHPC_WARNED=1 after USR1.
+# --kill-on-bad-exit=1: a task that fails (or dies of a signal) ends the whole step at once,
+# instead of leaving the other ranks waiting in a collective until the time limit.
 CHPC_WARNED=0
 chpc_step() {
-    srun "$@" &
+    srun --kill-on-bad-exit=1 "$@" &
     local pid=$! rc=0
     trap 'CHPC_WARNED=1; chpc_log "USR1: time limit near, asking the step to checkpoint"
           kill -USR1 '"$pid" USR1
@@ -71,14 +73,20 @@ chpc_step() {
     return "$rc"
 }
 
-# chpc_finish RC: requeue the job after a checkpointed stop (exit 75), or when the warning
-# killed a step that was not yet listening for it (still starting: exit 128+USR1), so that it
-# continues from its last checkpoint; else exit with RC.
+# chpc_finish RC: requeue the job after a checkpointed stop (exit 75), so that it continues from
+# its last checkpoint; else exit with RC. After the warning, a step ended by USR1, TERM or KILL
+# (exit 128+N) is requeued too: the warning killed a rank not yet listening for it (still
+# starting), or --kill-on-bad-exit ended the ranks still writing or exiting once another had
+# exited 75. The checkpoints on disk are whole either way (written, then renamed).
 chpc_finish() {
     local rc=$1 restarts="${SLURM_RESTART_COUNT:-0}" limit="${MAX_REQUEUES:-10}"
-    if [ "$CHPC_WARNED" = 1 ] && [ "$rc" -eq 138 ]; then
-        chpc_log "the warning stopped the step before it could checkpoint"
-        rc=$EXIT_REQUEUE
+    if [ "$CHPC_WARNED" = 1 ]; then
+        case "$rc" in
+            137 | 138 | 143)
+                chpc_log "after the warning, a signal ended the step (exit $rc)"
+                rc=$EXIT_REQUEUE
+                ;;
+        esac
     fi
     if [ "$rc" -ne "$EXIT_REQUEUE" ]; then
         chpc_log "step finished with exit code $rc"

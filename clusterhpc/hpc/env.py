@@ -67,3 +67,9 @@ def rank_info(env: Mapping[str, str] | None = None) -> RankInfo:
     if slurm is not None:
         return slurm
     return RankInfo(rank=0, size=1, local_rank=0, launcher="none")
+
+
+def started_by_gloo(env: Mapping[str, str] | None = None) -> bool:
+    """Whether `horovodrun --gloo` started this process (Horovod ranks, but no MPI)."""
+    env = os.environ if env is None else env
+    return env.get("HOROVOD_CONTROLLER") == "gloo"

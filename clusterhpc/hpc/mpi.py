@@ -3,6 +3,8 @@
 `get_comm()` returns a `Comm` over `MPI.COMM_WORLD` when the process was started by an MPI
 launcher with several ranks, and a serial stand-in otherwise, so every stage has one code path.
 mpi4py is imported only in the parallel case: a plain `python` run never initialises MPI.
+`horovodrun --gloo` starts its ranks without MPI (each would see a world of one and redo all
+the work): the MPI-parallel stages refuse it with `LaunchError`; `train` runs under it.
 """
 
 from __future__ import annotations
@@ -13,9 +15,14 @@ from typing import Any, TypeVar
 
 import numpy as np
 
-from clusterhpc.hpc.env import rank_info
+from clusterhpc.errors import ClusterHPCError
+from clusterhpc.hpc.env import rank_info, started_by_gloo
 
 T = TypeVar("T")
+
+
+class LaunchError(ClusterHPCError):
+    """The processes were started in a way this stage cannot work with."""
 
 
 class Comm:
@@ -51,6 +58,13 @@ class Comm:
 
         return self._comm.allreduce(value, op=MPI.SUM)
 
+    def allreduce_max(self, value: T) -> T:
+        if self._comm is None:
+            return value
+        from mpi4py import MPI
+
+        return self._comm.allreduce(value, op=MPI.MAX)
+
     def gather_arrays(self, part: np.ndarray, root: int = 0) -> np.ndarray | None:
         """Concatenate per-rank arrays in rank order on `root` (None on other ranks)."""
         parts = self.gather(part, root=root)
@@ -60,11 +74,26 @@ class Comm:
 @functools.cache
 def get_comm() -> Comm:
     """The world communicator of this launch (serial stand-in when there is one process)."""
-    if rank_info().size <= 1:
+    info = rank_info()
+    if info.size <= 1:
         return Comm(None)
+    if started_by_gloo():
+        raise LaunchError(
+            f"horovodrun --gloo started {info.size} processes without MPI, but this stage splits "
+            f"its work with MPI; run it with `mpirun -np {info.size}`, `srun --mpi=pmix` or "
+            "`horovodrun` without --gloo (Horovod built with MPI). `clusterhpc train` runs "
+            "under --gloo."
+        )
     from mpi4py import MPI
 
-    return Comm(MPI.COMM_WORLD)
+    world = MPI.COMM_WORLD
+    if world.Get_size() != info.size:
+        raise LaunchError(
+            f"the launcher ({info.launcher}) started {info.size} ranks but MPI sees "
+            f"{world.Get_size()}: mpi4py is built against another MPI than the launcher's "
+            "(check `clusterhpc doctor`)"
+        )
+    return Comm(world)
 
 
 def split_evenly(n_items: int, rank: int, size: int) -> slice:

@@ -156,8 +156,23 @@ class _Builder:
     def upsample_concat(self, x, route, filters: int):
         layers = self.keras.layers
         x = self.conv(x, filters, 1)
-        x = layers.UpSampling2D(2, name=self.name("upsample"))(x)
+        x = layers.Lambda(upsample_nearest_2x, name=self.name("upsample"))(x)
         return layers.Concatenate(name=self.name("concat"))([x, route])
+
+
+def upsample_nearest_2x(x):
+    """Nearest-neighbour x2 upsampling of (N, H, W, C) by broadcast and reshape.
+
+    The same values as `UpSampling2D(2)`, but its gradient is a sum over each 2 x 2 block,
+    which has a deterministic GPU kernel; the gradient of `UpSampling2D`
+    (ResizeNearestNeighborGrad) has none, so it raises under `train.deterministic` on GPU."""
+    tf, _ = import_keras()
+    _, height, width, channels = x.shape
+    batch = tf.shape(x)[0]
+    blocks = tf.broadcast_to(
+        x[:, :, None, :, None, :], [batch, height, 2, width, 2, channels]
+    )
+    return tf.reshape(blocks, [batch, 2 * height, 2 * width, channels])
 
 
 def build_yolo(spec: YoloSpec):

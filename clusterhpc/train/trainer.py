@@ -110,7 +110,9 @@ class Trainer:
             self.checkpoint, self.run_dir / "checkpoints", max_to_keep=cfg.keep_checkpoints
         )
         self._restore()
-        self.backend.broadcast(self.model.variables + list(optimizer.variables))
+        # counters too: every rank resumes at rank 0's epoch and step, like its weights
+        counters = [self.epoch, self.step_in_epoch]
+        self.backend.broadcast(self.model.variables + list(optimizer.variables) + counters)
         self.train_step = tf.function(self._train_step, jit_compile=cfg.xla)
         self.eval_step = tf.function(self._eval_step)
 
