@@ -169,9 +169,7 @@ def upsample_nearest_2x(x):
     tf, _ = import_keras()
     _, height, width, channels = x.shape
     batch = tf.shape(x)[0]
-    blocks = tf.broadcast_to(
-        x[:, :, None, :, None, :], [batch, height, 2, width, 2, channels]
-    )
+    blocks = tf.broadcast_to(x[:, :, None, :, None, :], [batch, height, 2, width, 2, channels])
     return tf.reshape(blocks, [batch, 2 * height, 2 * width, channels])
 
 
