@@ -20,8 +20,11 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from clusterhpc.errors import DataError
 from clusterhpc.hpc.mpi import Comm
 from clusterhpc.prep.empty_fields import EmptyRules, choose_empty_fields
+from clusterhpc.simulate.footprint import dr8_polygon_file
+from clusterhpc.simulate.mangle import rasterise, read_ply
 from clusterhpc.sky.footprint import Footprint
 
 
@@ -29,17 +32,13 @@ def dr8_mask(nside: int = 2048) -> tuple[np.ndarray, str]:
     """RING boolean map of the DR8 footprint, rasterised with the simulator's Mangle code
     (falls back to an RA/Dec box of similar area when it is not available)."""
     try:
-        from importlib import resources
-
-        from clusterhpc.simulate.mangle import rasterise, read_ply
-
-        ply = resources.files("randomsdss") / "data" / "dr8" / "DR8.SDSS.ply"
+        ply = dr8_polygon_file()
         nest = np.zeros(hp.nside2npix(nside), bool)
         nest[rasterise(read_ply(str(ply)), nside)] = True
         return nest[
             hp.ring2nest(nside, np.arange(nest.size))
         ], f"DR8 Mangle polygons, nside {nside}"
-    except ImportError as exc:
+    except DataError as exc:
         ra, dec = hp.pix2ang(nside, np.arange(hp.nside2npix(nside)), lonlat=True)
         mask = (ra > 110) & (ra < 265) & (dec > -5) & (dec < 70)
         return mask, f"RA/Dec box at nside {nside} ({exc})"

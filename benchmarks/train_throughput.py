@@ -1,15 +1,18 @@
 """Training throughput of the YOLO detector: 1 rank vs N Horovod ranks, same global batch.
 
-    python benchmarks/train_throughput.py [--ranks 1,2] [--backbone tiny --width 0.25]
-        [--input 256] [--global-batch 16] [--steps 20] [--mixed-precision] [--xla]
-        [--peak-tflops P]
+    python benchmarks/train_throughput.py [--ranks 1,2] [--config CONFIG]
+        [--backbone tiny --width 0.25] [--input 256] [--global-batch 16] [--steps 20]
+        [--[no-]mixed-precision] [--[no-]xla] [--peak-tflops P]
 
 For each rank count the benchmark re-launches itself under `mpirun -np N` (`--worker`): every
-rank builds the model (synchronised batch norm with several ranks), trains on synthetic
-images and labels with `hvd.DistributedGradientTape`, and rank 0 reports images/s after a
-warm-up, the time of an all-reduce of one step's gradients alone, and the model's FLOPs
-(forward pass from the TensorFlow profiler; one training step ≈ 3 × forward). Prints a table
-and a final RESULT line; `benchmarks/gpu_train.sh` runs it on GPU nodes at full size.
+rank runs what `clusterhpc train` runs, the `Trainer` with the YOLO task's model and loss, on
+one synthetic batch instead of packed shards: the config's `train` settings (by default the
+defaults: deterministic ops, Adam, warm-up + cosine schedule, synchronised batch norm with
+several ranks; mixed precision and XLA from the config or the flags). Rank 0 reports the
+Trainer's own images/s (every step after the first, which traces the step function), the
+time of an all-reduce of one step's gradients alone, and the model's FLOPs (forward pass from
+the TensorFlow profiler; one training step ≈ 3 × forward). Prints a table and a final RESULT
+line; `benchmarks/gpu_train.sh` runs it on GPU nodes with configs/sdss_yolo.yaml.
 """
 
 from __future__ import annotations
@@ -47,57 +50,78 @@ def count_forward_flops(model, input_size: int) -> float:
     return float(profile.total_float_ops)
 
 
-def worker(args: argparse.Namespace) -> None:
-    """One rank: train on synthetic data and report (rank 0) as JSON on stdout."""
+def synthetic_task(cfg, steps: int):
+    """The YOLO trainer task (model, loss) on one fixed synthetic batch: no data files."""
     from clusterhpc.keras_compat import import_keras
-    from clusterhpc.models.yolo import YoloSpec, build_yolo
-    from clusterhpc.models.yolo_loss import yolo_loss
+    from clusterhpc.models.yolo_loss import LossSettings
+    from clusterhpc.models.yolo_setup import yolo_spec
     from clusterhpc.models.yolo_targets import encode_targets
-    from clusterhpc.train.backend import make_backend
+    from clusterhpc.train.yolo_task import YoloTask
 
-    tf, keras = import_keras()
-    backend = make_backend()
-    if args.mixed_precision:
-        keras.mixed_precision.set_global_policy("mixed_float16")
-    tf.config.optimizer.set_jit(args.xla)
-    batch = args.global_batch // backend.size
-    spec = YoloSpec(args.input, backbone=args.backbone, width=args.width)
-    model = build_yolo(spec)
-    optimizer = keras.optimizers.Adam(1e-4)
-    if args.mixed_precision:
-        optimizer = keras.mixed_precision.LossScaleOptimizer(optimizer)
-    optimizer.build(model.trainable_variables)
-    backend.broadcast(model.variables + list(optimizer.variables))
-    rng = np.random.default_rng(backend.rank)
-    anchors = np.array([[w, w] for w in np.geomspace(0.05, 0.6, 9)]) * args.input
-    size = args.input
-    boxes = np.array([[0.2 * size, 0.3 * size, 0.5 * size, 0.6 * size]])
-    labels = [
-        tf.constant(np.repeat(m[None], batch, 0))
-        for m in encode_targets(boxes, np.ones(1), np.zeros((1, 0)), anchors, size)
+    tf, _ = import_keras()
+
+    class SyntheticYoloTask(YoloTask):
+        def __init__(self) -> None:  # YoloTask's model and loss, without its packed splits
+            self.cfg, self.spec = cfg, yolo_spec(cfg)
+            self.anchors = np.array([[w, w] for w in np.geomspace(0.05, 0.6, 9)]) * size
+            self.settings = LossSettings(cfg.model.ignore_iou, cfg.model.label_smoothing)
+
+        def steps_per_epoch(self, n_ranks: int) -> int:
+            return steps
+
+        def train_batches(self, epoch: int, start_step: int, rank: int, n_ranks: int):
+            rng = np.random.default_rng(rank)
+            boxes = np.array([[0.2 * size, 0.3 * size, 0.5 * size, 0.6 * size]])
+            maps = encode_targets(boxes, np.ones(1), np.zeros((1, 0)), self.anchors, size)
+            batch = {
+                "image": tf.constant(rng.random((per_rank, size, size, 3), np.float32)),
+                "labels": tuple(tf.constant(np.repeat(m[None], per_rank, 0)) for m in maps),
+                "true_boxes": tf.constant(np.zeros((per_rank, 4, 4), np.float32)),
+                "ignore_boxes": tf.constant(np.zeros((per_rank, 4, 4), np.float32)),
+            }
+            return [batch] * (steps - start_step)
+
+        def valid_batches(self, rank: int, n_ranks: int):
+            return None
+
+        def input_identity(self) -> dict:
+            return {}
+
+    size, per_rank = cfg.model.input_size, cfg.train.batch_size
+    return SyntheticYoloTask()
+
+
+def worker(args: argparse.Namespace) -> None:
+    """One rank: `clusterhpc train`'s Trainer on synthetic data; rank 0 reports as JSON."""
+    import dataclasses
+    import tempfile
+
+    from clusterhpc.config import load_config
+    from clusterhpc.hpc.env import rank_info
+    from clusterhpc.keras_compat import import_keras
+    from clusterhpc.models.yolo import build_yolo
+    from clusterhpc.train.trainer import Trainer
+
+    tf, _ = import_keras()
+
+    ranks = rank_info().size
+    overrides = [
+        f"model.backbone={args.backbone}",
+        f"model.width={args.width}",
+        f"model.input_size={args.input}",
+        f"train.batch_size={args.global_batch // ranks}",
+        "train.epochs=1",
+        "train.validate=false",
+        f"train.log_every={args.steps + 1}",
+        *([f"train.mixed_precision={args.mixed_precision}"] * (args.mixed_precision is not None)),
+        *([f"train.xla={args.xla}"] * (args.xla is not None)),
     ]
-    true = tf.constant(np.zeros((batch, 4, 4), np.float32))
-    images = tf.constant(rng.random((batch, size, size, 3), np.float32))
-
-    @tf.function(jit_compile=args.xla)
-    def step():
-        with tf.GradientTape() as tape:
-            loss = yolo_loss(model(images, training=True), labels, true, anchors, spec)["total"]
-            scaled = optimizer.get_scaled_loss(loss) if args.mixed_precision else loss
-        grads = backend.tape(tape).gradient(scaled, model.trainable_variables)
-        if args.mixed_precision:
-            grads = optimizer.get_unscaled_gradients(grads)
-        optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-        return loss
-
-    for _ in range(args.warmup):
-        float(step())
-    backend.barrier()
-    start = time.perf_counter()
-    for _ in range(args.steps):
-        float(step())
-    backend.barrier()
-    seconds = time.perf_counter() - start
+    cfg = load_config(args.config, overrides)
+    with tempfile.TemporaryDirectory() as run:
+        # the first step traces the step function and is left out of the Trainer's figure
+        trainer = Trainer(synthetic_task(cfg, 1 + args.steps), cfg.train, run, cfg.seed)
+        result = trainer.fit()
+    backend, model = trainer.backend, trainer.model
     allreduce_ms = 0.0
     if backend.size > 1:
         grads = [tf.zeros_like(v) for v in model.trainable_variables]
@@ -113,18 +137,14 @@ def worker(args: argparse.Namespace) -> None:
             reduce()
         allreduce_ms = (time.perf_counter() - tic) / args.steps * 1e3
     if backend.rank == 0:
-        flops = count_forward_flops(
-            build_yolo(
-                YoloSpec(args.input, backbone=args.backbone, width=args.width, sync_batchnorm=False)
-            ),
-            args.input,
-        )
+        spec = dataclasses.replace(trainer.task.spec, sync_batchnorm=False)
+        flops = count_forward_flops(build_yolo(spec), args.input)
         print(
             json.dumps(
                 {
                     "ranks": backend.size,
-                    "images_per_s": args.steps * args.global_batch / seconds,
-                    "step_ms": seconds / args.steps * 1e3,
+                    "images_per_s": result.images_per_second,
+                    "step_ms": args.global_batch / result.images_per_second * 1e3,
                     "allreduce_ms": allreduce_ms,
                     "forward_gflops": flops / 1e9,
                     "parameters": model.count_params(),
@@ -172,9 +192,13 @@ def main() -> None:
     parser.add_argument("--input", type=int, default=256)
     parser.add_argument("--global-batch", type=int, default=16)
     parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--warmup", type=int, default=3)
-    parser.add_argument("--mixed-precision", action="store_true")
-    parser.add_argument("--xla", action="store_true")
+    parser.add_argument(
+        "--config",
+        default=None,
+        help="the config whose model and train settings to time (default: the defaults)",
+    )
+    parser.add_argument("--mixed-precision", action=argparse.BooleanOptionalAction)
+    parser.add_argument("--xla", action=argparse.BooleanOptionalAction)
     parser.add_argument(
         "--peak-tflops",
         type=float,
@@ -197,10 +221,12 @@ def main() -> None:
         str(args.global_batch),
         "--steps",
         str(args.steps),
-        "--warmup",
-        str(args.warmup),
     ]
-    passthrough += ["--mixed-precision"] * args.mixed_precision + ["--xla"] * args.xla
+    passthrough += ["--config", args.config] if args.config else []
+    for flag in ("mixed_precision", "xla"):
+        value = getattr(args, flag)
+        if value is not None:
+            passthrough.append(f"--{'' if value else 'no-'}{flag.replace('_', '-')}")
     results = [launch(int(n), passthrough) for n in args.ranks.split(",")]
     base = results[0]
     train_flops = 3 * base["forward_gflops"] * 1e9

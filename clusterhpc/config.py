@@ -197,6 +197,11 @@ class TrainConfig:
     mixed_precision: bool = param(False, help="float16 compute (GPUs with tensor cores)")
     xla: bool = param(False, help="compile the train step with XLA")
     deterministic: bool = param(True, help="deterministic TensorFlow ops (exact resume on CPU)")
+    stall_timeout_s: int = param(
+        900,
+        ge=0,
+        help="Horovod ends the job when ranks wait this long for a stalled one (0: never)",
+    )
     log_every: int = param(10, ge=1, help="steps between log lines and TensorBoard points")
 
 

@@ -10,7 +10,7 @@ resumes on its own: cutouts already rendered, shards already packed, the latest 
 Under `mpirun -n N` / `srun` every rank runs every stage: MPI-parallel stages split their work
 over the ranks and training runs Horovod on the same ranks. The ranks agree on each stage's exit
 code (the largest) before the next stage; an exception on any rank ends the whole launch
-(`clusterhpc.hpc.failure`).
+(`clusterhpc.hpc.failure`), logged as "clusterhpc run: STAGE: error on rank R of N ...".
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from pathlib import Path
 
 from clusterhpc.config import Config
 from clusterhpc.config_checks import check_run_config
+from clusterhpc.hpc.failure import stage_failures_end_the_launch
 from clusterhpc.hpc.mpi import get_comm
 from clusterhpc.io.atomic import atomic_write_text
 from clusterhpc.log import get_logger
@@ -198,8 +199,11 @@ def main(cfg: Config) -> int:
             continue
         log.info("== %s", stage.name)
         start = time.perf_counter()
-        # every rank goes on to the next stage's collectives only if every rank succeeded
-        code = comm.allreduce_max(int(_load(stage.target)(cfg) or 0))
+        # an exception names the pipeline stage; every rank goes on to the next stage's
+        # collectives only if every rank succeeded
+        with stage_failures_end_the_launch(f"run: {stage.name}"):
+            code = int(_load(stage.target)(cfg) or 0)
+        code = comm.allreduce_max(code)
         timings[stage.name] = round(time.perf_counter() - start, 1)
         if code:
             log.error("%s stopped with exit code %d; rerun to resume", stage.name, code)

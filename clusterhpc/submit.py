@@ -62,14 +62,17 @@ def _read_manifest(sweep: Sweep) -> dict[str, Any]:
 
 
 def dry_run(sweep: Sweep) -> str:
-    """What would be submitted: each job's values, run directory and commands, and the sbatch."""
+    """What would be submitted: each job's values, run directory and commands, sbatch options."""
     out = [f"# sweep {sweep.path}: {len(sweep.jobs)} jobs, executor {sweep.spec.executor}"]
     for job in sweep.jobs:
         out.append(f"\n## job {job.name}\nparams: {json.dumps(job.params)}\nrun_dir: {job.run_dir}")
         out += [f"  $ {shlex.join(cmd)}" for cmd in job_runner(sweep, job).commands]
     if sweep.spec.executor == "slurm":
         kind = f"one job array of {len(sweep.jobs)}" if uses_array(sweep) else "each job"
-        out.append(f"\n## sbatch script ({kind}; the job function is pickled, not in the script)")
+        out.append(
+            f"\n## sbatch options ({kind}); submitit writes the script from them at submission, "
+            "adding its --output and the command that runs the pickled job"
+        )
         out.append(sbatch_text(sweep))
     return "\n".join(out)
 

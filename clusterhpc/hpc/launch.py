@@ -3,13 +3,20 @@
 A job runs its stages as child processes from argument lists (never through a shell):
 `python -m clusterhpc <stage> <run_dir>/job.yaml`, or the same inside
 `apptainer exec [--nv] --bind ... IMAGE clusterhpc ...`. Multi-task jobs run one runner per
-Slurm task (`srun --mpi=pmix`), each starting one rank. On submitit's timeout/preemption
-signal the runner forwards SIGUSR1 to its stage, which checkpoints and exits 75; then
-submitit's own handler requeues the job, which resumes from the checkpoint.
+Slurm task (`srun --mpi=pmix`), each starting one rank.
+
+Requeue: submitit's timeout/preemption signal (`JobEnvironment.USR_SIG`, USR2 unless
+SUBMITIT_PREEMPT_SIGNAL says otherwise) reaches the runner while a stage runs; the runner
+forwards a stop signal to the stage (`train` checkpoints and exits 75, other stages die of it)
+and, unless the stage was the job's last and finished anyway, hands the signal to the handler
+that submitit installed for it: that handler pickles the runner (its `done` count: the
+interrupted stage is not done and reruns, resuming or redoing its atomic outputs) and requeues
+the job, at most `max_num_timeout` times after time limits.
 """
 
 from __future__ import annotations
 
+import shlex
 import signal
 import subprocess
 import sys
@@ -20,11 +27,9 @@ from typing import Any
 
 import submitit
 from submitit.helpers import Checkpointable
-from submitit.slurm.slurm import _make_sbatch_string
 
 from clusterhpc.hpc.slurm import safe_name, time_minutes
 from clusterhpc.hpc.sweep import Sweep, SweepJob
-from clusterhpc.train.signals import EXIT_REQUEUE
 
 JOB_FILE = "job.yaml"
 
@@ -41,44 +46,65 @@ class JobRunner(Checkpointable):
         log = Path(self.run_dir) / "logs"
         log.mkdir(parents=True, exist_ok=True)
         rank = submitit.JobEnvironment().global_rank
-        for command in self.commands[self.done :]:
-            code, signalled = self._run(command, log / f"{self.done:02d}-rank{rank}.log")
-            if code == EXIT_REQUEUE and signalled is not None:
-                # the stage checkpointed: let submitit's handler requeue (it exits rank 0)
+        while self.done < len(self.commands):
+            command = self.commands[self.done]
+            code, signalled = run_command(command, log / f"{self.done:02d}-rank{rank}.log")
+            if code == 0:
+                self.done += 1
+            if signalled is not None and self.done < len(self.commands):
+                # the time limit or a preemption is near: whatever the stage's exit code (75
+                # after a checkpoint, -N when the forwarded signal killed it), requeue
+                what = "is done" if code == 0 else f"exited with {code}, not done"
+                print(
+                    f"clusterhpc: {signalled.name} during {shlex.join(command)}: it {what}; "
+                    f"requeueing to run commands {self.done + 1}-{len(self.commands)}",
+                    flush=True,
+                )
                 handler = signal.getsignal(signalled)
-                if callable(handler):
+                if callable(handler):  # submitit's: checkpoint `done`, requeue, exit rank 0
                     handler(signalled, None)
                 return {"status": "interrupted", "run_dir": self.run_dir}
             if code != 0:
                 raise RuntimeError(
-                    f"{' '.join(command)} exited with {code}; see {log} and {self.run_dir}"
+                    f"{shlex.join(command)} exited with {code}; see {log} and {self.run_dir}"
                 )
-            self.done += 1
         return {"status": "finished", "run_dir": self.run_dir}
 
-    def _run(self, command: list[str], log_file: Path) -> tuple[int, int | None]:
-        """Run one command, forwarding submitit's timeout signal to it as SIGUSR1."""
-        usr = submitit.JobEnvironment._usr_sig()
-        got: list[int] = []
-        with log_file.open("a") as out:
-            # Slurm signals every process of the step: the stage must not die of `usr`
-            proc = subprocess.Popen(
-                command,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                preexec_fn=lambda: signal.signal(usr, signal.SIG_IGN),
-            )
 
-            def forward(signum: int, frame: FrameType | None) -> None:
-                got.append(signum)
-                proc.send_signal(signal.SIGUSR1)
+def run_command(command: list[str], log_file: Path) -> tuple[int, signal.Signals | None]:
+    """Run one command; return its exit code and submitit's signal if that arrived meanwhile.
 
-            previous = signal.signal(usr, forward)
-            try:
-                code = proc.wait()
-            finally:
-                signal.signal(usr, previous)
-        return code, (usr if got else None)
+    The signal is forwarded to the command as SIGUSR1 (SIGTERM when submitit's signal is
+    SIGUSR1 itself), which `train` answers with a checkpoint and exit 75.
+    """
+    usr = timeout_signal()
+    stop = signal.SIGTERM if usr == signal.SIGUSR1 else signal.SIGUSR1
+    got: list[int] = []
+    with log_file.open("a") as out:
+        # Slurm signals every process of the step: the stage must not die of `usr` itself
+        proc = subprocess.Popen(
+            command,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            preexec_fn=lambda: signal.signal(usr, signal.SIG_IGN),
+        )
+
+        def forward(signum: int, frame: FrameType | None) -> None:
+            got.append(signum)
+            proc.send_signal(stop)
+
+        previous = signal.signal(usr, forward)
+        try:
+            code = proc.wait()
+        finally:
+            signal.signal(usr, previous)
+    return code, (usr if got else None)
+
+
+def timeout_signal() -> signal.Signals:
+    """The signal submitit sends before a time limit or a preemption: SIGUSR2 unless the
+    environment variable SUBMITIT_PREEMPT_SIGNAL names another (submitit checked it at start)."""
+    return signal.Signals[f"SIG{submitit.JobEnvironment.USR_SIG}"]
 
 
 def _stage_prefix(sweep: Sweep, job: SweepJob) -> list[str]:
@@ -148,13 +174,34 @@ def uses_array(sweep: Sweep) -> bool:
 
 
 def sbatch_text(sweep: Sweep) -> str:
-    """The sbatch script submitit would write for this sweep's jobs (for --dry-run)."""
-    executor = submitit.SlurmExecutor(sweep.directory / "submitit" / "%j")
-    executor.update_parameters(**slurm_parameters(sweep))
-    map_count = len(sweep.jobs) if uses_array(sweep) else None
-    return _make_sbatch_string(
-        command=executor._submitit_command_str,
-        folder=executor.folder,
-        map_count=map_count,
-        **executor.parameters,
-    )
+    """The sbatch options this sweep gives submitit, as `#SBATCH` lines (for --dry-run).
+
+    submitit renders the final script at submission: these options plus its own --output,
+    --open-mode and --wckey, and an `srun` line whose command runs the pickled `JobRunner`.
+    """
+    params = slurm_parameters(sweep)
+    options = {k: v for k, v in params.items() if k not in _NOT_SBATCH_OPTIONS}
+    options["signal"] = f"{submitit.JobEnvironment.USR_SIG}@{params['signal_delay_s']}"
+    if uses_array(sweep):
+        count = len(sweep.jobs)
+        options["array"] = f"0-{count - 1}%{min(count, params['array_parallelism'])}"
+    options.update(params["additional_parameters"])
+    lines = ["#!/bin/bash", *(_sbatch_line(key, options[key]) for key in sorted(options))]
+    srun = shlex.join(["srun", *params["srun_args"]])
+    return "\n".join([*lines, f"# each task: {srun} <submitit's command: run the pickled job>"])
+
+
+# slurm_parameters keys that submitit turns into other options or into the srun line
+_NOT_SBATCH_OPTIONS = {
+    "signal_delay_s",
+    "array_parallelism",
+    "srun_args",
+    "stderr_to_stdout",
+    "additional_parameters",
+}
+
+
+def _sbatch_line(key: str, value: Any) -> str:
+    """`#SBATCH --key=value` as submitit writes it (`_` -> `-`; True -> a bare flag)."""
+    flag = f"#SBATCH --{key.replace('_', '-')}"
+    return flag if value is True else f"{flag}={shlex.quote(str(value))}"

@@ -15,6 +15,7 @@ import numpy as np
 
 from clusterhpc.config import Config, load_config
 from clusterhpc.errors import DataError
+from clusterhpc.hpc.gpu import pin_local_gpu
 from clusterhpc.keras_compat import import_keras
 from clusterhpc.log import get_logger
 from clusterhpc.models import inference_record
@@ -106,6 +107,7 @@ class Detector:
         from clusterhpc.models.yolo_setup import yolo_spec
 
         tf, _ = import_keras()
+        pin_local_gpu()  # every rank of evaluate and detect on its own GPU, as in training
         # Inference (and batch-norm recalibration) works per rank: no synchronised statistics.
         self.spec = dataclasses.replace(yolo_spec(train_cfg), sync_batchnorm=False)
         self.anchors = run_anchors(run, train_cfg, self.spec.input_size) * self.spec.input_size

@@ -2,7 +2,8 @@
 
 Rank 0 collects the entries (from the prep outputs, or from seed label files when
 `prep.pack.labels` is set) and broadcasts them; shard j is packed by rank j % size; rank 0
-gathers what every shard holds and writes `<data.root>/packed/index.json`. Complete shards of
+gathers what every shard holds and writes `<data.root>/packed/index.json` last (it removes the
+old one first, so a pack that fails part-way leaves no index). Complete shards of
 an earlier run (same inputs, image contents and settings, verified) are skipped; image
 digests are cached in `<data.root>/.stages/hashes.json`, so unchanged images are not re-read.
 Corrupt images are excluded, listed in the index and reported.
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from clusterhpc.config import Config, write_resolved
+from clusterhpc.data.packed import INDEX_NAME
 from clusterhpc.hpc.mpi import get_comm
 from clusterhpc.io.content import HashCache
 from clusterhpc.io.redmapper import group_members, read_clusters, read_columns, read_members
@@ -42,8 +44,11 @@ def member_catalogues(cfg: Config, ids: set[int]) -> dict[int, np.ndarray]:
     }
 
 
-def remove_stale_temporaries(out: Path) -> None:
-    """Temporary shards left by a killed run (never complete: they were not renamed)."""
+def start_over(out: Path) -> None:
+    """Remove the index (written again last, once every shard is whole: a pack that fails
+    part-way leaves none, never an old one over a mix of old and new shards) and the
+    temporary shards a killed run left (never complete: they were not renamed)."""
+    (out / INDEX_NAME).unlink(missing_ok=True)
     for stale in out.glob(".*.h5.tmp*"):
         log.warning("removing %s, left by an interrupted run", stale)
         stale.unlink()
@@ -59,7 +64,7 @@ def main(cfg: Config) -> int:
     entries = comm.bcast(entries)
     out = packed_dir(cfg)
     if comm.is_root:
-        remove_stale_temporaries(out)
+        start_over(out)
     comm.barrier()
     plans = plan_shards(entries, opts.shard_size)
     mine = plans[comm.rank :: comm.size]

@@ -1,10 +1,13 @@
 """`clusterhpc prep verify CONFIG`: check every packed shard, report problems by shard/index.
 
 Checks the index against the files (missing shards, image counts), and every shard's
-checksums, offsets and per-image CRCs, MPI-parallel over shards. Exit status 1 on problems.
+checksums, offsets and per-image CRCs, MPI-parallel over shards. Exit status 1 on problems
+(on every rank).
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import h5py
 
@@ -44,8 +47,12 @@ def main(cfg: Config) -> int:
         p for path, n in progress(mine, desc="verify", unit="shard") for p in check_shard(path, n)
     ]
     gathered = comm.gather(problems)
-    if gathered is None:
-        return 0
+    # rank 0 decides the exit status and broadcasts it: every rank exits with the same code
+    return comm.bcast(0 if gathered is None else _report(gathered, shards))
+
+
+def _report(gathered: list[list[str]], shards: list[tuple[Path, int]]) -> int:
+    """Log every rank's problems (rank 0); the exit status, 1 on problems."""
     flat = [p for part in gathered for p in part]
     for problem in flat:
         log.error("%s", problem)

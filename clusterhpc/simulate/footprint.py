@@ -8,7 +8,6 @@ asks for the same footprint.
 
 from __future__ import annotations
 
-from importlib import resources
 from pathlib import Path
 
 import healpy as hp
@@ -40,15 +39,21 @@ def _rect_pixels(cfg: FootprintConfig) -> np.ndarray:
     return pix[(ra >= cfg.ra[0]) & (ra <= cfg.ra[1])]
 
 
-def _dr8_pixels(nside: int) -> np.ndarray:
+def dr8_polygon_file() -> Path:
+    """The SDSS DR8 imaging window (Mangle polygons, `.ply`) that `randomsdss` ships as package
+    data, located with its public `randomsdss.polygon_path`."""
     try:
-        ply = resources.files("randomsdss") / "data" / "dr8" / "DR8.SDSS.ply"
-    except ModuleNotFoundError as exc:
+        import randomsdss
+    except ImportError as exc:
         raise DataError(
             "simulate.footprint.kind = 'dr8' needs the DR8 polygons of the `randomsdss` package "
             "(pip install randomsdss), or use kind: rect"
         ) from exc
-    return mangle.rasterise(mangle.read_ply(str(ply)), nside)
+    return Path(randomsdss.polygon_path("DR8", "SDSS"))
+
+
+def _dr8_pixels(nside: int) -> np.ndarray:
+    return mangle.rasterise(mangle.read_ply(str(dr8_polygon_file())), nside)
 
 
 def footprint_map(cfg: FootprintConfig) -> np.ndarray:

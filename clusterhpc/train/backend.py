@@ -1,15 +1,43 @@
 """Data-parallel backends: Horovod when several ranks run, a local one for a single process.
 
 Both offer the same small surface: rank/size/local rank, averaging a gradient tape, averaging
-metrics, broadcasting variables and agreeing on a flag (e.g. "a signal arrived").
+metrics, broadcasting variables and agreeing on a flag (e.g. "a signal arrived"). Both pin the
+process to its local rank's GPU (`clusterhpc.hpc.gpu`).
+
+Horovod's own timeouts are set before `hvd.init()` where the environment does not set them
+(Horovod 0.28.1 defaults in brackets):
+- HOROVOD_STALL_CHECK_TIME_SECONDS [60]: rank 0 warns, and checks this often, when some ranks
+  wait in a collective that others have not joined;
+- HOROVOD_STALL_SHUTDOWN_TIME_SECONDS [0: never]: after this long Horovod shuts down, the
+  waiting collectives raise on every rank and the job ends (`clusterhpc.hpc.failure`), instead
+  of a silently hung rank holding the allocation to its time limit. `train.stall_timeout_s`
+  (15 min by default) stays far above what a rank legitimately spends outside the collectives
+  (rank 0 writing a checkpoint; ranks tracing the step, compiling it with XLA);
+- HOROVOD_GLOO_TIMEOUT_SECONDS [30] (`horovodrun --gloo`): rendezvous and collectives; 30 s is
+  less than ranks importing TensorFlow from a shared file system may differ by.
 """
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from typing import Any
 
 from clusterhpc.hpc.env import rank_info
+from clusterhpc.hpc.gpu import pin_local_gpu
 from clusterhpc.keras_compat import import_keras
+
+GLOO_TIMEOUT_S = 600
+STALL_WARNING_S = 60  # Horovod's default; never above the shutdown time (it would disable it)
+
+
+def horovod_timeouts(stall_timeout_s: int, env: Mapping[str, str]) -> dict[str, str]:
+    """The Horovod timeout variables to set: those `env` does not set already."""
+    values = {"HOROVOD_GLOO_TIMEOUT_SECONDS": GLOO_TIMEOUT_S}
+    if stall_timeout_s and "HOROVOD_STALL_SHUTDOWN_TIME_SECONDS" not in env:
+        values["HOROVOD_STALL_SHUTDOWN_TIME_SECONDS"] = stall_timeout_s
+        values["HOROVOD_STALL_CHECK_TIME_SECONDS"] = min(STALL_WARNING_S, stall_timeout_s)
+    return {k: str(v) for k, v in values.items() if k not in env}
 
 
 class LocalBackend:
@@ -19,6 +47,7 @@ class LocalBackend:
 
     def __init__(self) -> None:
         self.rank, self.size, self.local_rank = 0, 1, 0
+        pin_local_gpu(0)
 
     def tape(self, tape: Any) -> Any:
         return tape
@@ -41,18 +70,14 @@ class HorovodBackend:
 
     name = "horovod"
 
-    def __init__(self) -> None:
-        tf, _ = import_keras()
+    def __init__(self, stall_timeout_s: int = 0) -> None:
         import horovod.tensorflow as hvd
 
+        os.environ.update(horovod_timeouts(stall_timeout_s, os.environ))
         hvd.init()
         self.hvd = hvd
         self.rank, self.size, self.local_rank = hvd.rank(), hvd.size(), hvd.local_rank()
-        gpus = tf.config.list_physical_devices("GPU")
-        if gpus:  # one GPU per local rank
-            gpu = gpus[self.local_rank % len(gpus)]
-            tf.config.experimental.set_memory_growth(gpu, True)
-            tf.config.set_visible_devices(gpu, "GPU")
+        pin_local_gpu(self.local_rank)
 
     def tape(self, tape: Any) -> Any:
         return self.hvd.DistributedGradientTape(tape)
@@ -77,6 +102,7 @@ class HorovodBackend:
         self.hvd.allreduce(tf.constant(0), name="barrier")
 
 
-def make_backend() -> LocalBackend | HorovodBackend:
-    """Horovod when the launcher started several ranks, the local backend otherwise."""
-    return HorovodBackend() if rank_info().distributed else LocalBackend()
+def make_backend(stall_timeout_s: int = 0) -> LocalBackend | HorovodBackend:
+    """Horovod when the launcher started several ranks, the local backend otherwise;
+    `stall_timeout_s`: HOROVOD_STALL_SHUTDOWN_TIME_SECONDS unless set (0: Horovod's default)."""
+    return HorovodBackend(stall_timeout_s) if rank_info().distributed else LocalBackend()

@@ -35,6 +35,7 @@ LEFT_OUT = {
     "train.log_every",
     "train.validate",
     "train.max_valid_steps",
+    "train.stall_timeout_s",
 }
 
 

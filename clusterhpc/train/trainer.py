@@ -62,7 +62,7 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.seed = seed
         self.identity = identity
-        self.backend = make_backend()
+        self.backend = make_backend(settings.stall_timeout_s)
         self.is_root = self.backend.rank == 0
 
     def _setup(self) -> None:

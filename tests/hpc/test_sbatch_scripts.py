@@ -66,3 +66,43 @@ def test_refuses_outside_slurm_and_with_bad_paths(tmp_path):
     assert proc.returncode == 64 and "IMAGE=/no/such.sif is not a readable file" in proc.stderr
     proc = run_script(SLURM / "preprocess.sbatch", CONFIG=str(config), STAGES="boxes dance")
     assert proc.returncode == 64 and "unknown prep stage 'dance'" in proc.stderr
+
+
+def test_every_step_ends_when_one_task_fails():
+    """Each srun of the scripts goes through chpc_step, which runs srun --kill-on-bad-exit=1."""
+    for script in SCRIPTS:
+        assert not re.search(r"^\s*srun\b", script.read_text(), re.M), script.name
+        assert "chpc_step " in script.read_text(), script.name
+    assert re.search(
+        r"^\s*srun --kill-on-bad-exit=1 \"\$@\" &$", (SLURM / "common.sh").read_text(), re.M
+    )
+
+
+@pytest.mark.parametrize(
+    ("warned", "rc", "requeued", "exit_code"),
+    [
+        (0, 75, True, 0),
+        (0, 143, False, 143),
+        (0, 1, False, 1),
+        (1, 138, True, 0),  # the warning killed a rank still starting
+        (1, 137, True, 0),  # Slurm ended a rank still exiting after another exited 75
+        (1, 143, True, 0),
+        (1, 1, False, 1),  # a rank raised: a failure even after the warning
+        (1, 139, False, 139),
+    ],
+)
+def test_finish_requeues_only_checkpointed_or_warned_stops(
+    tmp_path, warned, rc, requeued, exit_code
+):
+    fake = tmp_path / "scontrol"
+    fake.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/requeue\n')
+    fake.chmod(0o755)
+    script = f"source {SLURM / 'common.sh'}; CHPC_WARNED={warned}; chpc_finish {rc}"
+    env = {"PATH": f"{tmp_path}:{os.environ['PATH']}", "SLURM_JOB_ID": "7"}
+    proc = subprocess.run(
+        ["bash", "-c", script], capture_output=True, text=True, env=env, timeout=30
+    )
+    assert proc.returncode == exit_code, proc.stderr
+    assert (tmp_path / "requeue").exists() == requeued
+    if requeued:
+        assert (tmp_path / "requeue").read_text().split() == ["requeue", "7"]

@@ -128,7 +128,7 @@ def test_dry_run_for_two_nodes_of_four_gpus(tmp_path):
     assert directives["signal"] == "USR2@120"
     assert "requeue" in directives
     assert "array" not in directives  # multi-node jobs are submitted one by one
-    srun = next(line for line in text.splitlines() if line.startswith("srun "))
+    srun = next(line for line in text.splitlines() if line.startswith("# each task: srun "))
     assert "--mpi=pmix" in srun.split()
     command = job_runner(sweep, sweep.jobs[0]).commands[0]
     assert command[:3] == ["apptainer", "exec", "--nv"]

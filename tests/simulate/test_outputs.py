@@ -15,6 +15,7 @@ from astropy.io import fits
 from PIL import Image
 
 from clusterhpc.config import ConfigError, load_config
+from clusterhpc.simulate.footprint import dr8_polygon_file
 from clusterhpc.simulate.mangle import rasterise, read_ply
 from clusterhpc.simulate.stage import main as simulate
 from clusterhpc.sky.footprint import Footprint
@@ -123,11 +124,9 @@ def test_footprint_file_is_a_healpix_map(tiny_survey):
 
 
 def test_dr8_rasterisation_matches_pymangle():
-    from importlib import resources
-
     import pymangle
 
-    ply = str(resources.files("randomsdss") / "data" / "dr8" / "DR8.SDSS.ply")
+    ply = str(dr8_polygon_file())
     pixels = rasterise(read_ply(ply), 64)
     assert hp.nside2pixarea(64, degrees=True) * len(pixels) == pytest.approx(8080, rel=0.02)
     rng = np.random.default_rng(3)
