@@ -31,8 +31,13 @@ test-avx2: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow and not slurm" $(PYTEST_ARGS)
 
+# ruff, then pylint's copy-and-paste check over the package (4 or more like lines, imports,
+# docstrings, comments and signatures aside)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+	$(VENV)/bin/pylint --disable=all --enable=duplicate-code --min-similarity-lines=4 \
+		--ignore-imports=yes --ignore-docstrings=yes --ignore-comments=yes \
+		--ignore-signatures=yes --score=no clusterhpc
 
 format: $(STAMP)
 	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .

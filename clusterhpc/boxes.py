@@ -29,15 +29,20 @@ def area(boxes: np.ndarray) -> np.ndarray:
     )
 
 
-def _pairwise_terms(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Intersection, union and enclosing-box (hull) areas for every pair of xyxy boxes."""
-    a, b = np.asarray(a, np.float64)[:, None], np.asarray(b, np.float64)[None]
+def _overlap_terms(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Intersection, union and enclosing-box (hull) areas of xyxy boxes a and b, broadcast."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     lo = np.maximum(a[..., :2], b[..., :2])
     hi = np.minimum(a[..., 2:], b[..., 2:])
     inter = np.prod(np.clip(hi - lo, 0, None), axis=-1)
     union = area(a) + area(b) - inter
     hull = np.prod(np.maximum(a[..., 2:], b[..., 2:]) - np.minimum(a[..., :2], b[..., :2]), -1)
     return inter, union, hull
+
+
+def _pairwise_terms(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, ...]:
+    """`_overlap_terms` for every pair (len(a), len(b))."""
+    return _overlap_terms(np.asarray(a, np.float64)[:, None], np.asarray(b, np.float64)[None])
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -52,7 +57,15 @@ def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def pairwise_giou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Generalised IoU matrix (Rezatofighi et al. 2019): IoU − (hull − union) / hull."""
-    inter, union, hull = _pairwise_terms(a, b)
+    return _giou(*_pairwise_terms(a, b))
+
+
+def paired_giou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """GIoU of box a[i] with box b[i] (element-wise, unlike `pairwise_giou`)."""
+    return _giou(*_overlap_terms(a, b))
+
+
+def _giou(inter: np.ndarray, union: np.ndarray, hull: np.ndarray) -> np.ndarray:
     return _ratio(inter, union) - _ratio(hull - union, hull)
 
 

@@ -7,16 +7,16 @@ pay for TensorFlow. A stage is a function `main(cfg: Config) -> int | None`.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from clusterhpc import __version__
-from clusterhpc.config import Config, load_config
+from clusterhpc.config import load_config
 from clusterhpc.errors import ClusterHPCError
 from clusterhpc.hpc.failure import EXIT_BAD_INPUT, stage_failures_end_the_launch
 from clusterhpc.log import get_logger, setup_logging
+from clusterhpc.stage_function import StageFunction, stage_function
 
 
 @dataclass(frozen=True)
@@ -25,12 +25,11 @@ class Stage:
     help: str
     target: str  # "module:function", imported when the stage runs
 
-    def load(self) -> Callable[[Config], int | None]:
-        module, _, func = self.target.partition(":")
-        return getattr(importlib.import_module(module), func)
+    def load(self) -> StageFunction:
+        return stage_function(self.target)
 
 
-# Top-level stages that take a CONFIG. Added by the issues that build them.
+# Top-level stages that take a CONFIG.
 STAGES: tuple[Stage, ...] = (
     Stage(
         "run",

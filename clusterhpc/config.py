@@ -139,13 +139,30 @@ class PrepConfig:
 
 
 @dataclass
+class CnnConfig:
+    architecture: Literal["small", "residual"] = param(
+        "small", help="the seed's 4 conv blocks, or the same stages with residual blocks"
+    )
+    redshift: bool = param(False, help="also regress z with a sigma on cluster cutouts")
+    balance: bool = param(
+        True, help="weight each example so both classes weigh the same (no data dropped)"
+    )
+
+
+@dataclass
 class ModelConfig:
-    kind: Literal["yolo"] = param("yolo", help="model family")
+    kind: Literal["yolo", "cnn"] = param(
+        "yolo", help="model family: YOLO detector, or CNN classifier of whole cutouts"
+    )
     backbone: Literal["darknet53", "tiny"] = param(
         "darknet53", help="YOLO backbone: Darknet-53 or a shallow variant for CPUs"
     )
-    width: float = param(1.0, gt=0, le=4, help="channel multiplier (1.0 = Darknet-53 widths)")
-    input_size: int = param(1024, ge=32, help="network input side in pixels (multiple of 32)")
+    width: float = param(
+        1.0, gt=0, le=4, help="channel multiplier (1.0 = Darknet-53 widths; cnn: 64..512)"
+    )
+    input_size: int = param(
+        1024, ge=32, help="network input side in pixels (multiple of 32; cnn: of 16)"
+    )
     head: Literal["no_class", "class", "regression"] = param(
         "no_class", help="objectness only, classes (e.g. z bins), or per-box regression"
     )
@@ -167,6 +184,7 @@ class ModelConfig:
     bn_momentum: float = param(
         0.99, gt=0, lt=1, help="batch-norm moving-average momentum (0.9 for runs of few steps)"
     )
+    cnn: CnnConfig = field(default_factory=CnnConfig)
 
 
 @dataclass
@@ -343,6 +361,10 @@ class EvaluateConfig:
         "(must be in prep.pack.member_features; real DR8 members have no ZRED)",
     )
     gallery: int = param(12, ge=0, help="images in the detection gallery plot")
+    false_positive_rate: float = param(
+        0.05, gt=0, lt=1, help="cnn: the threshold is where this FPR is reached on valid"
+    )
+    gradcam: int = param(4, ge=0, help="cnn: cutouts shown with their Grad-CAM maps")
 
 
 @dataclass
@@ -364,7 +386,9 @@ class DetectConfig:
 
 @dataclass
 class Config:
-    seed: int = param(42, ge=0, help="master random seed; each rank derives its own stream")
+    seed: int = param(
+        42, ge=0, help="random seed of every stage: mock survey, splits, anchors, weights, shuffles"
+    )
     data: DataConfig = field(default_factory=DataConfig)
     run: RunConfig = field(default_factory=RunConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)

@@ -17,6 +17,7 @@ import healpy as hp
 
 from clusterhpc.config import Config
 from clusterhpc.hpc.slurm import time_minutes
+from clusterhpc.models.cnn import STRIDE as CNN_STRIDE
 from clusterhpc.models.yolo import STRIDES
 from clusterhpc.paths import anchors_path, packed_dir, prep_dir, run_dir, survey_dir
 from clusterhpc.prep.sky_split import check_split_nside
@@ -33,7 +34,8 @@ def _increasing(key: str, values: Sequence[float], at_least: int = 2) -> Iterato
 
 
 def _model(cfg: Config) -> Iterator[str]:
-    m, stride = cfg.model, max(STRIDES)
+    m = cfg.model
+    stride = CNN_STRIDE if m.kind == "cnn" else max(STRIDES)
     if m.input_size % stride:
         yield f"model.input_size = {m.input_size}: expected a multiple of {stride}"
     if m.head == "class":

@@ -11,6 +11,12 @@ def survey_dir(cfg: Config) -> Path:
     return Path(cfg.data.root)
 
 
+def survey_path(cfg: Config, name: str) -> Path:
+    """A path from the config: absolute as given, relative ones under `data.root`."""
+    path = Path(name)
+    return path if path.is_absolute() else survey_dir(cfg) / path
+
+
 def prep_dir(cfg: Config) -> Path:
     return Path(cfg.prep.out) if cfg.prep.out else survey_dir(cfg) / "prep"
 

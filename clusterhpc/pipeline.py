@@ -30,6 +30,7 @@ from clusterhpc.hpc.mpi import get_comm
 from clusterhpc.io.atomic import atomic_write_text
 from clusterhpc.log import get_logger
 from clusterhpc.paths import anchors_path, packed_dir, prep_dir, run_dir, survey_dir
+from clusterhpc.stage_function import stage_function
 from clusterhpc.stage_inputs import inputs_digest
 
 log = get_logger("run")
@@ -129,25 +130,12 @@ STAGES: tuple[PipelineStage, ...] = (
     ),
     PipelineStage(
         "detect",
-        "clusterhpc.pipeline:detect_test_cutouts",
+        "clusterhpc.detect.stage:detect_test_split",
         "run",
         (*SURVEY, "prep", "model", "train", "run", "evaluate", "detect"),
         _exists("detections.fits", scope="run"),
     ),
 )
-
-
-def detect_test_cutouts(cfg: Config) -> int | None:
-    """`detect` on the packed test split, into `<run.dir>/detections.fits`."""
-    from clusterhpc.detect.stage import main as detect
-
-    test_only = dataclasses.replace(
-        cfg.detect,
-        images=str(packed_dir(cfg)),
-        splits=["test"],
-        out=str(run_dir(cfg) / "detections.fits"),
-    )
-    return detect(dataclasses.replace(cfg, detect=test_only))
 
 
 def _value(cfg: Config, dotted: str) -> object:
@@ -178,13 +166,6 @@ def is_done(cfg: Config, stage: PipelineStage) -> bool:
     return recorded["fingerprint"] == fingerprint(cfg, stage) and stage.outputs_ok(cfg)
 
 
-def _load(target: str) -> Callable[[Config], int | None]:
-    import importlib
-
-    module, _, func = target.partition(":")
-    return getattr(importlib.import_module(module), func)
-
-
 def main(cfg: Config) -> int:
     check_run_config(cfg)
     comm = get_comm()
@@ -192,6 +173,9 @@ def main(cfg: Config) -> int:
     for stage in STAGES:
         if stage.name == "simulate" and not cfg.data.simulated:
             log.info("== simulate: data.simulated is false, using the files in %s", survey_dir(cfg))
+            continue
+        if stage.name == "prep anchors" and cfg.model.kind != "yolo":
+            log.info("== prep anchors: not needed by a model.kind %s run", cfg.model.kind)
             continue
         done = comm.bcast(is_done(cfg, stage) if comm.is_root else None)
         if done:
@@ -202,7 +186,7 @@ def main(cfg: Config) -> int:
         # an exception names the pipeline stage; every rank goes on to the next stage's
         # collectives only if every rank succeeded
         with stage_failures_end_the_launch(f"run: {stage.name}"):
-            code = int(_load(stage.target)(cfg) or 0)
+            code = int(stage_function(stage.target)(cfg) or 0)
         code = comm.allreduce_max(code)
         timings[stage.name] = round(time.perf_counter() - start, 1)
         if code:

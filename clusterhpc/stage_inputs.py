@@ -18,8 +18,7 @@ from clusterhpc.data.packed import split_fingerprint
 from clusterhpc.errors import DataError
 from clusterhpc.io.content import HashCache, digest_files
 from clusterhpc.models import inference_record
-from clusterhpc.paths import anchors_path, packed_dir, prep_dir, run_dir, survey_dir
-from clusterhpc.prep.outputs import survey_path
+from clusterhpc.paths import anchors_path, packed_dir, prep_dir, run_dir, survey_dir, survey_path
 from clusterhpc.prep.split import SPLITS
 
 
@@ -70,7 +69,8 @@ def _pack(cfg: Config) -> tuple[list[Path], dict]:
 
 
 def _train(cfg: Config) -> tuple[list[Path], dict]:
-    return [anchors_path(cfg)], _splits(cfg, ("train", "valid"))
+    anchors = [anchors_path(cfg)] if cfg.model.kind == "yolo" else []
+    return anchors, _splits(cfg, ("train", "valid"))
 
 
 def _evaluate(cfg: Config) -> tuple[list[Path], dict]:

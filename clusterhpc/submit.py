@@ -21,6 +21,7 @@ from typing import Any
 
 from clusterhpc.cli import PREP_STAGES, STAGES
 from clusterhpc.config import write_resolved
+from clusterhpc.dotted_keys import dotted_items
 from clusterhpc.errors import ClusterHPCError
 from clusterhpc.hpc.launch import JOB_FILE, job_runner, make_executor, sbatch_text, uses_array
 from clusterhpc.hpc.slurm import FINISHED_STATES, job_states
@@ -144,15 +145,14 @@ def status(sweep: Sweep) -> int:
     return 0 if set(counts) == {"COMPLETED"} else 1
 
 
-def _flatten(data: Any, prefix: str) -> dict[str, Any]:
-    if isinstance(data, dict):
-        flat: dict[str, Any] = {}
-        for key, value in data.items():
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        return flat
-    if isinstance(data, int | float | str | bool) or data is None:
-        return {prefix[:-1]: data}
-    return {}  # lists (curves, per-bin tables) do not fit in one cell
+def _cells(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The scalar leaves of `data` by dotted key: lists (curves, per-bin tables) do not fit in
+    one cell of a results table."""
+    return {
+        key: value
+        for key, value in dotted_items(data, prefix).items()
+        if isinstance(value, int | float | str | bool) or value is None
+    }
 
 
 def _run_results(run_dir: Path) -> dict[str, Any]:
@@ -160,11 +160,11 @@ def _run_results(run_dir: Path) -> dict[str, Any]:
     summary = run_dir / "train_summary.json"
     if summary.exists():
         data = json.loads(summary.read_text())
-        row.update(_flatten(data.get("final_losses", {}), "loss."))
+        row.update(_cells(data.get("final_losses", {}), "loss"))
         row.update({k: data[k] for k in ("epochs_done", "global_step") if k in data})
     metrics = run_dir / "metrics.json"
     if metrics.exists():
-        row.update(_flatten(json.loads(metrics.read_text()), ""))
+        row.update(_cells(json.loads(metrics.read_text())))
     return row
 
 

@@ -19,10 +19,21 @@ def write(tmp_path: Path, text: str, name: str = "c.yaml") -> Path:
 
 
 def test_pinned_configs_load():
-    for name in ("quickstart.yaml", "tiny.yaml", "sdss_yolo.yaml"):
-        cfg = load_config(CONFIGS / name)
-        assert isinstance(cfg, Config)
+    for path in CONFIGS.glob("*.yaml"):
+        if path.name != "sweep_example.yaml":  # a sweep file, read by `clusterhpc.submit`
+            assert isinstance(load_config(path), Config), path.name
     assert load_config(CONFIGS / "tiny.yaml").data.root == "data/tiny"
+
+
+def test_random_sky_negatives_may_lie_next_to_clusters_but_hold_none():
+    """The random-sky negatives' nearest cluster is just beyond the cutout's half-diagonal,
+    by the simulator's rule and by the prep rule that lists them for packing."""
+    cfg = load_config(CONFIGS / "cnn_random_sky.yaml")
+    half_diagonal = cfg.prep.size * cfg.prep.scale / 60 / 2**0.5
+    assert cfg.simulate.cutouts.empty_min_arcmin == cfg.prep.empty.min_sep_arcmin
+    assert half_diagonal < cfg.prep.empty.min_sep_arcmin < 1.05 * half_diagonal
+    default = load_config(CONFIGS / "cnn_classifier.yaml")
+    assert default.prep.empty.min_sep_arcmin > 2 * half_diagonal
 
 
 def test_unknown_key_names_file_key_and_closest_valid_key(tmp_path):
@@ -120,7 +131,7 @@ def test_printed_config_documents_every_key_and_loads_back(tmp_path, capsys):
 
     assert main(["config", str(CONFIGS / "quickstart.yaml"), "seed=5"]) == 0
     printed = capsys.readouterr().out
-    assert "seed: 5" in printed and "# master random seed" in printed
+    assert "seed: 5" in printed and "# random seed of every stage" in printed
     assert "  epochs: 12" in printed
     again = load_config(write(tmp_path, printed, "printed.yaml"))
     assert again == load_config(CONFIGS / "quickstart.yaml", ["seed=5"])

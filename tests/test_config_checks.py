@@ -25,6 +25,10 @@ def run_fails(tmp_path, capsys, *overrides: str) -> str:
     ("overrides", "key"),
     [
         (["model.input_size=100"], "model.input_size = 100: expected a multiple of 32"),
+        (
+            ["model.kind=cnn", "model.input_size=40"],
+            "model.input_size = 40: expected a multiple of 16",
+        ),
         (["prep.boxes.split=[0.5,0.3,0.3]"], "prep.boxes.split"),
         (["prep.boxes.split=[0.8,0.0,0.2]"], "prep.boxes.split"),
         (["model.head=class", "model.class_edges=[0.1,0.3,0.2]"], "model.class_edges"),

@@ -83,6 +83,14 @@ def letterbox_tf(images, boxes, input_size: int, image_hw: tuple[int, int]):
     return padded, boxes * scale + tf.constant([pad_w, pad_h, pad_w, pad_h], tf.float32)
 
 
+def letterbox_image(image: np.ndarray, input_size: int) -> np.ndarray:
+    """uint8 (H, W, 3) -> float (S, S, 3) in [0, 1], as the training pipeline does."""
+    tf, _ = import_keras()
+    floats = tf.image.convert_image_dtype(tf.constant(image[None]), tf.float32)
+    boxed, _ = letterbox_tf(floats, tf.zeros((1, 0, 4)), input_size, image.shape[:2])
+    return np.asarray(boxed[0])
+
+
 def detection_dataset(
     split: PackedSplit,
     plan: EpochPlan,
@@ -152,21 +160,3 @@ def detection_dataset(
     options = tf.data.Options()
     options.deterministic = True
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
-
-
-def member_sets(split: PackedSplit, plan: EpochPlan, max_members: int) -> dict[str, np.ndarray]:
-    """Members of each image's central cluster as padded sets with masks, plus z and λ."""
-    n = len(plan.indices)
-    n_feat = len(split.member_features)
-    sets = np.zeros((n, max_members, n_feat), np.float32)
-    mask = np.zeros((n, max_members), bool)
-    z = np.zeros(n, np.float32)
-    lam = np.zeros(n, np.float32)
-    for row, index in enumerate(plan.indices):
-        shard, local = split.locate(int(index))
-        lo, hi = shard.member_offsets[local], shard.member_offsets[local + 1]
-        members = shard.members[lo:hi][:max_members]
-        sets[row, : len(members)] = members
-        mask[row, : len(members)] = True
-        z[row], lam[row] = shard.meta["z"][local], shard.meta["lam"][local]
-    return {"members": sets, "mask": mask, "z": z, "lam": lam, "index": plan.indices}

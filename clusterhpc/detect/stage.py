@@ -1,5 +1,7 @@
 """`clusterhpc detect CONFIG detect.images=PATH detect.out=catalog.fits`.
 
+(A CNN classifier run scores whole images instead: `detect.classifier_stage`.)
+
 Runs the trained detector of `run.dir` over the images (MPI-parallel: rank r takes a
 contiguous block), converts boxes to RA/Dec centres and sizes in arcmin, merges detections of
 the same cluster on overlapping cutouts (friends-of-friends within `detect.merge_arcmin`) and
@@ -12,6 +14,7 @@ recorded in `<run.dir>/inference.json` for the same weights (by content), else 0
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -29,7 +32,7 @@ from clusterhpc.models.yolo_inference import (
     resolve_weights,
     trained_config,
 )
-from clusterhpc.paths import run_dir
+from clusterhpc.paths import packed_dir, run_dir
 
 log = get_logger("detect")
 DEFAULT_THRESHOLD = 0.5
@@ -105,6 +108,10 @@ def to_table(parts: list[dict], value_names: tuple[str, ...], class_head: bool =
 def main(cfg: Config) -> int:
     comm = get_comm()
     run = run_dir(cfg)
+    if trained_config(run, cfg).model.kind == "cnn":
+        from clusterhpc.detect.classifier_stage import main as detect_classifier
+
+        return detect_classifier(cfg)
     ev, d = cfg.evaluate, cfg.detect
     threshold = score_threshold(cfg, resolve_weights(run, ev.checkpoint))
     train_cfg = trained_config(run, cfg)
@@ -147,3 +154,14 @@ def main(cfg: Config) -> int:
         out,
     )
     return 0
+
+
+def detect_test_split(cfg: Config) -> int:
+    """`detect` on the packed test split, into `<run.dir>/detections.fits` (`clusterhpc run`)."""
+    test_only = dataclasses.replace(
+        cfg.detect,
+        images=str(packed_dir(cfg)),
+        splits=["test"],
+        out=str(run_dir(cfg) / "detections.fits"),
+    )
+    return main(dataclasses.replace(cfg, detect=test_only))

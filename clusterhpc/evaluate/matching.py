@@ -15,7 +15,6 @@ area fraction passes the threshold).
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,35 +67,6 @@ def assign(quality: np.ndarray) -> np.ndarray:
     rows, cols = linear_sum_assignment(weight, maximize=True)
     keep = quality[rows, cols] > 0
     return np.stack([rows[keep], cols[keep]], 1).astype(int)
-
-
-def brute_force_assign(quality: np.ndarray) -> tuple[np.ndarray, float]:
-    """The seed's factorial search: best total quality over all injective assignments.
-
-    Returns the (row, col) pairs with quality > 0 and the best total (sum over assigned
-    pairs, counting non-positive qualities as 0). For the benchmark and tests only.
-    """
-    n_rows, n_cols = quality.shape
-    if n_rows == 0 or n_cols == 0:
-        return np.zeros((0, 2), int), 0.0
-    gain = np.clip(quality, 0, None)
-    best_total, best_cols = -1.0, ()
-    if n_rows >= n_cols:  # choose a distinct row for every column
-        cols = np.arange(n_cols)
-        for rows in itertools.permutations(range(n_rows), n_cols):
-            total = float(gain[rows, cols].sum())
-            if total > best_total:
-                best_total, best_cols = total, rows
-        pairs = np.stack([np.array(best_cols), cols], 1)
-    else:
-        rows = np.arange(n_rows)
-        for cols_perm in itertools.permutations(range(n_cols), n_rows):
-            total = float(gain[rows, cols_perm].sum())
-            if total > best_total:
-                best_total, best_cols = total, cols_perm
-        pairs = np.stack([rows, np.array(best_cols)], 1)
-    keep = quality[pairs[:, 0], pairs[:, 1]] > 0
-    return pairs[keep].astype(int), best_total
 
 
 def match_image(

@@ -18,8 +18,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from astropy.stats import binom_conf_interval
+from scipy.special import erf
 
-from clusterhpc.boxes import area
+from clusterhpc.boxes import paired_giou
 from clusterhpc.evaluate.matching import Criterion, ImageMatch, match_count, match_image
 from clusterhpc.evaluate.records import Predictions, Truth
 
@@ -32,13 +34,15 @@ def simet_log10_mass(lam: np.ndarray) -> np.ndarray:
 
 
 def wilson(k: np.ndarray, n: np.ndarray, z: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
-    """Wilson score interval (lower, upper) of k successes in n trials (NaN where n = 0)."""
-    k, n = np.asarray(k, np.float64), np.asarray(n, np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        p = k / n
-        centre = (p + z**2 / (2 * n)) / (1 + z**2 / n)
-        half = z * np.sqrt(p * (1 - p) / n + z**2 / (4 * n**2)) / (1 + z**2 / n)
-    return centre - half, centre + half
+    """Wilson score interval (lower, upper) of k successes in n trials at `z` sigma
+    (astropy's `binom_conf_interval`), NaN where n = 0."""
+    k, n = np.broadcast_arrays(np.rint(k).astype(np.int64), np.rint(n).astype(np.int64))
+    lo, hi = np.full(k.shape, np.nan), np.full(k.shape, np.nan)
+    some = n > 0
+    if np.any(some):
+        level = float(erf(z / np.sqrt(2)))
+        lo[some], hi[some] = binom_conf_interval(k[some], n[some], level, interval="wilson")
+    return lo[()], hi[()]  # numpy scalars for scalar counts
 
 
 @dataclass(frozen=True)
@@ -203,17 +207,6 @@ def giou_summary(truth: Truth, preds: Predictions, match: SplitMatch) -> dict:
         "mean": float(values.mean()),
         "median": float(np.median(values)),
     }
-
-
-def paired_giou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """GIoU of box a[i] with box b[i] (element-wise, unlike `boxes.pairwise_giou`)."""
-    lo, hi = np.maximum(a[:, :2], b[:, :2]), np.minimum(a[:, 2:], b[:, 2:])
-    inter = np.prod(np.clip(hi - lo, 0, None), axis=1)
-    union = area(a) + area(b) - inter
-    hull = np.prod(np.maximum(a[:, 2:], b[:, 2:]) - np.minimum(a[:, :2], b[:, :2]), axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        iou = np.where(union > 0, inter / union, 0.0)
-        return iou - np.where(hull > 0, (hull - union) / hull, 0.0)
 
 
 def sweep(

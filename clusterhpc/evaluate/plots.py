@@ -15,10 +15,20 @@ import matplotlib.pyplot as plt
 from matplotlib.patches import Rectangle
 
 
-def _save(fig, path: Path) -> None:
+def save_figure(fig, path: Path) -> None:
+    """Write `fig` to `path` as PNG (atomically) and close it."""
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
+
+
+def finish_axes(fig, axes: list, path: Path, legend_loc: str, fontsize: int = 8) -> None:
+    """Grid and legend on each of `axes`, then lay out `fig` and save it to `path`."""
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=fontsize, loc=legend_loc)
+    fig.tight_layout()
+    save_figure(fig, path)
 
 
 def _nan(values: list) -> np.ndarray:
@@ -46,7 +56,7 @@ def plot_binned(table: dict, xlabel: str, path: Path, title: str = "") -> None:
     ax.set(xlabel=xlabel, ylabel="completeness", ylim=(0, 1.08), title=title)
     ax.grid(alpha=0.3)
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)
 
 
 def plot_thresholds(curves: dict[str, dict], threshold: float, path: Path) -> None:
@@ -59,10 +69,7 @@ def plot_thresholds(curves: dict[str, dict], threshold: float, path: Path) -> No
         ax.plot(t, _nan(curve["purity"]), style, color="C3", label=f"purity ({name})")
     ax.axvline(threshold, color="k", lw=0.8, ls=":", label=f"threshold {threshold:.2f}")
     ax.set(xlabel="score threshold", ylabel="fraction", ylim=(0, 1.05))
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower left")
-    fig.tight_layout()
-    _save(fig, path)
+    finish_axes(fig, [ax], path, "lower left", fontsize=7)
 
 
 def plot_precision_recall(
@@ -80,10 +87,7 @@ def plot_precision_recall(
         xlim=(0, 1.02),
         ylim=(0, 1.05),
     )
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
-    fig.tight_layout()
-    _save(fig, path)
+    finish_axes(fig, [ax], path, "lower left")
 
 
 @dataclass(frozen=True)
@@ -99,15 +103,21 @@ class Panel:
     title: str
 
 
+def image_grid(n: int, columns: int) -> tuple:
+    """A figure with `n` image panels, `columns` across, their axes off: (fig, the n axes)."""
+    rows = -(-n // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3.1 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.axis("off")
+    return fig, axes.ravel()[:n]
+
+
 def plot_gallery(panels: list[Panel], path: Path, columns: int = 4) -> None:
     """Truth boxes (green), matched (yellow) / false (red) detections with scores, members."""
     if not panels:
         return
-    rows = -(-len(panels) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3 * columns, 3.1 * rows), squeeze=False)
-    for ax in axes.ravel():
-        ax.axis("off")
-    for ax, panel in zip(axes.ravel(), panels, strict=False):
+    fig, axes = image_grid(len(panels), columns)
+    for ax, panel in zip(axes, panels, strict=True):
         height, width = panel.image.shape[:2]
         ax.imshow(panel.image, extent=(0, width, height, 0))
         if len(panel.members):
@@ -128,4 +138,4 @@ def plot_gallery(panels: list[Panel], path: Path, columns: int = 4) -> None:
         "truth (green), detections matched (yellow) / false (red), members (circles)", fontsize=8
     )
     fig.tight_layout()
-    _save(fig, path)
+    save_figure(fig, path)

@@ -5,10 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from clusterhpc.data.packed import PackedSplit
-from clusterhpc.data.pipeline import detection_dataset
+from clusterhpc.evaluate.rank_batches import rank_batches
 from clusterhpc.evaluate.records import Predictions
 from clusterhpc.hpc.mpi import Comm
-from clusterhpc.log import progress
 from clusterhpc.models.yolo_inference import Detector
 
 
@@ -19,26 +18,16 @@ def predict_split(
 
     Returns the Predictions in split order on rank 0, None on the other ranks.
     """
-    plan = split.epoch_plan(0, 0, comm.rank, comm.size, batch_size=None, shuffle=False)
     shape = split.image_shape[:2]
     rows: list[tuple] = []
-    if len(plan.indices):
-        batches = detection_dataset(
-            split,
-            plan,
-            input_size=detector.input_size,
-            batch_size=batch_size,
-            max_boxes=1,
-            drop_remainder=False,
-        )
-        n_batches = -(-len(plan.indices) // batch_size)
-        for batch in progress(batches, total=n_batches, desc=f"detect {split.split}"):
-            index = batch["index"].numpy()
-            found = detector.detect_letterboxed(batch["image"].numpy(), [shape] * len(index))
-            rows += [
-                (int(i), d.boxes, d.scores, d.values, d.sigmas, d.classes)
-                for i, d in zip(index, found, strict=True)
-            ]
+    batches = rank_batches(split, detector.input_size, batch_size, comm, f"detect {split.split}")
+    for batch in batches:
+        index = batch["index"].numpy()
+        found = detector.detect_letterboxed(batch["image"].numpy(), [shape] * len(index))
+        rows += [
+            (int(i), d.boxes, d.scores, d.values, d.sigmas, d.classes)
+            for i, d in zip(index, found, strict=True)
+        ]
     gathered = comm.gather(rows)
     if gathered is None:
         return None

@@ -5,14 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from clusterhpc.evaluate.report_comparable import comparable_rows, sky_section
+from clusterhpc.evaluate.report_format import binned_table as _binned_table
+from clusterhpc.evaluate.report_format import interval as _err
 from clusterhpc.evaluate.report_format import number as _num
 from clusterhpc.evaluate.report_format import percent as _pct
 from clusterhpc.evaluate.report_heads import head_sections
 from clusterhpc.io.atomic import atomic_write_text
-
-
-def _err(err: list[float | None]) -> str:
-    return "" if None in err else f" [{100 * err[0]:.1f}, {100 * err[1]:.1f}]"
 
 
 def _model_sentence(m: dict) -> str:
@@ -65,23 +63,6 @@ def _matching_sentence(p: dict) -> str:
     return f"Matching: {p['matching']} ({p['criterion']}), boxes clipped to the image; {ignored}"
 
 
-def _binned_table(table: dict, label: str) -> list[str]:
-    lines = [f"| {label} | n | found | completeness [68 %] |", "|---|---|---|---|"]
-    for lo, hi, n, k, f, e0, e1 in zip(
-        table["lo"],
-        table["hi"],
-        table["n"],
-        table["k"],
-        table["fraction"],
-        table["err_lo"],
-        table["err_hi"],
-        strict=True,
-    ):
-        err = "" if e0 is None else f" [{100 * e0:.0f}, {100 * e1:.0f}]"
-        lines.append(f"| {lo:g}–{hi:g} | {n} | {k} | {_pct(f)}{err} |")
-    return lines
-
-
 def _position_rows(by_position: dict) -> list[str]:
     labels = {
         "central": "completeness, the cluster a cutout is centred on",
@@ -94,12 +75,15 @@ def _position_rows(by_position: dict) -> list[str]:
     ]
 
 
+def report_head(title: str, summary: str) -> list[str]:
+    """A report's title, its summary paragraph and the head of its metrics table."""
+    return [f"# {title}", "", summary, "", "| metric | value |", "|---|---|"]
+
+
 def write_report(m: dict, plots: dict[str, str], path: Path) -> None:
     """Write the Markdown report; `plots` maps a caption to a path relative to the report."""
-    lines = ["# Cluster detection: evaluation", "", summary_paragraph(m), ""]
+    lines = report_head("Cluster detection: evaluation", summary_paragraph(m))
     lines += [
-        "| metric | value |",
-        "|---|---|",
         f"| completeness [68 %] | {_pct(m['completeness'])}{_err(m['completeness_err'])} |",
         f"| purity [68 %] | {_pct(m['purity'])}{_err(m['purity_err'])} |",
         *_position_rows(m.get("completeness_by_position", {})),

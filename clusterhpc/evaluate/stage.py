@@ -17,10 +17,10 @@ and `plots/` into `evaluate.out` (or `<run.dir>`).
 from __future__ import annotations
 
 import dataclasses
-import json
-import os
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -43,12 +43,12 @@ from clusterhpc.evaluate.metrics import (
     operating_point,
     sweep,
 )
+from clusterhpc.evaluate.metrics_file import model_summary, write_metrics
 from clusterhpc.evaluate.predict import predict_split
 from clusterhpc.evaluate.records import Predictions, Truth
 from clusterhpc.evaluate.report import write_report
 from clusterhpc.evaluate.sky import SkySettings
 from clusterhpc.hpc.mpi import Comm, get_comm
-from clusterhpc.io.atomic import atomic_write_text
 from clusterhpc.log import get_logger
 from clusterhpc.models import inference_record
 from clusterhpc.models.yolo_inference import (
@@ -75,6 +75,10 @@ class Scored:
         height, width = truth.image_shape
         self.preds = dataclasses.replace(unclipped, boxes=clip(unclipped.boxes, width, height))
 
+    @property
+    def n_images(self) -> int:
+        return self.truth.n_images
+
     def take(self, images: np.ndarray) -> Scored:
         return Scored(
             self.truth.take(images), self.unclipped.take(images), [self.sources[i] for i in images]
@@ -97,6 +101,20 @@ def same_survey(train_cfg: Config, cfg: Config) -> bool:
     return same
 
 
+def protocol_record(cfg: Config, train_cfg: Config, protocol: dict, **details: Any) -> dict:
+    """The evaluation protocol as metrics.json records it: the sets used (`protocol`), the
+    survey and run, whether the survey is the training one, the family's `details`, and the
+    intervals' kind."""
+    return {
+        **protocol,
+        "survey": cfg.data.root,
+        "run": cfg.run.dir,
+        "trained_on_survey": same_survey(train_cfg, cfg),
+        **details,
+        "uncertainties": "Wilson score interval, 68.3 %",
+    }
+
+
 def split_names(packed: Path) -> list[str]:
     splits = read_index(packed)["splits"]
     return [name for name in ("train", "valid", "test") if splits.get(name, {}).get("n_images")]
@@ -111,28 +129,31 @@ def score_split(detector: Detector, packed: Path, name: str, batch: int, comm: C
     return Scored(Truth.from_split(split), preds, [(split, i) for i in range(len(split))])
 
 
-def choose_sets(cfg: Config, train_cfg: Config, detector: Detector, comm: Comm):
-    """(tune set or None, report set, protocol dict); sets are None on ranks > 0."""
-    ev, batch = cfg.evaluate, cfg.evaluate.batch_size
+def choose_sets(cfg: Config, train_cfg: Config, score: Callable[[Path, str], Any]):
+    """(tune set or None, report set, protocol dict); sets are None on ranks > 0.
+
+    `score(packed_dir, split)` scores one split (collectively over the ranks) into a set with
+    `take(rows)` and `concat(other)` (`Scored` for the detector); `n_images` counts it."""
+    ev = cfg.evaluate
     packed = packed_dir(cfg)
     names = split_names(packed)
     if same_survey(train_cfg, cfg):
         if "valid" not in names:
             raise DataError(f"{packed}: no valid split to choose the score threshold on")
-        valid = score_split(detector, packed, "valid", batch, comm)
+        valid = score(packed, "valid")
         if "test" in names:
-            test = score_split(detector, packed, "test", batch, comm)
+            test = score(packed, "test")
             return valid, test, {"tuned_on": "valid", "reported_on": "test"}
         if valid is None:
             return None, None, {}
-        order = np.random.default_rng(cfg.seed).permutation(valid.truth.n_images)
+        order = np.random.default_rng(cfg.seed).permutation(valid.n_images)
         halves = np.sort(order[::2]), np.sort(order[1::2])
         log.warning("no test split: tuning on half of valid, reporting on the other half")
         protocol = {"tuned_on": "valid (half A)", "reported_on": "valid (half B)"}
         return valid.take(halves[0]), valid.take(halves[1]), protocol
     report = None
     for name in names:
-        part = score_split(detector, packed, name, batch, comm)
+        part = score(packed, name)
         if part is not None:
             report = part if report is None else report.concat(part)
     protocol = {"reported_on": f"all images ({'+'.join(names)}; survey not trained on)"}
@@ -144,7 +165,7 @@ def choose_sets(cfg: Config, train_cfg: Config, detector: Detector, comm: Comm):
             f"{cfg.data.root} is not the run's survey ({train_cfg.data.root}) and {own} has no "
             "valid split to choose the threshold on: set evaluate.score_threshold"
         )
-    tune = score_split(detector, own, "valid", batch, comm)
+    tune = score(own, "valid")
     return tune, report, {**protocol, "tuned_on": f"valid of {train_cfg.data.root}"}
 
 
@@ -235,19 +256,17 @@ def evaluate(
         **aps,
         "score_threshold": float(threshold),
         "operating_points": points,
-        "protocol": {
-            **protocol,
-            "survey": cfg.data.root,
-            "run": cfg.run.dir,
-            "trained_on_survey": same_survey(train_cfg, cfg),
-            "operating_point": "fixed" if ev.score_threshold > 0 else ev.operating_point,
-            "matching": ev.matching,
-            "criterion": f"{criterion.kind} {'>=' if criterion.kind == 'iou' else '<='} "
+        "protocol": protocol_record(
+            cfg,
+            train_cfg,
+            protocol,
+            operating_point="fixed" if ev.score_threshold > 0 else ev.operating_point,
+            matching=ev.matching,
+            criterion=f"{criterion.kind} {'>=' if criterion.kind == 'iou' else '<='} "
             f"{criterion.threshold:g}{' arcmin' if criterion.kind == 'centre' else ''}",
-            "min_area_fraction": ev.min_area_fraction,
-            "selection": {"lambda_min": selection.lambda_min, "z": list(selection.z_range)},
-            "uncertainties": "Wilson score interval, 68.3 %",
-        },
+            min_area_fraction=ev.min_area_fraction,
+            selection={"lambda_min": selection.lambda_min, "z": list(selection.z_range)},
+        ),
         "binned": binned,
         **comparable_figures(
             report.truth,
@@ -305,47 +324,15 @@ def make_plots(
     return written
 
 
-def _json_safe(value):
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, float | np.floating):
-        return float(value) if np.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
-
-
-def model_summary(train_cfg: Config, run: Path) -> dict:
-    """What was trained and how, for the report: architecture, schedule, throughput."""
-    m, t = train_cfg.model, train_cfg.train
-    summary = {
-        "kind": m.kind,
-        "backbone": m.backbone,
-        "width": m.width,
-        "head": m.head,
-        "input_size": m.input_size,
-        "epochs": t.epochs,
-        "batch_size": t.batch_size,
-        "lr_init": t.lr_init,
-    }
-    trained = run / "train_summary.json"
-    if trained.exists():
-        done = json.loads(trained.read_text())
-        summary |= {
-            "ranks": done.get("ranks"),
-            "steps": done.get("global_step"),
-            "images_per_second": done.get("images_per_second"),
-        }
-    return summary
-
-
 def main(cfg: Config) -> int:
-    comm = get_comm()
     tic = time.perf_counter()
     run = run_dir(cfg)
     train_cfg = trained_config(run, cfg)
+    if train_cfg.model.kind == "cnn":
+        from clusterhpc.evaluate.classifier_stage import evaluate_classifier
+
+        return evaluate_classifier(cfg, run, train_cfg, tic)
+    comm = get_comm()
     ev = cfg.evaluate
     detector = Detector(
         train_cfg,
@@ -358,23 +345,17 @@ def main(cfg: Config) -> int:
     )
     if ev.recalibrate_bn:
         recalibrate_on_training_images(detector, train_cfg, ev.recalibrate_bn, ev.batch_size, cfg)
-    tune, report, protocol = choose_sets(cfg, train_cfg, detector, comm)
+    batch = ev.batch_size
+    tune, report, protocol = choose_sets(
+        cfg, train_cfg, lambda packed, name: score_split(detector, packed, name, batch, comm)
+    )
     if not comm.is_root:
         return 0
     out = Path(ev.out) if ev.out else run
     metrics = evaluate(cfg, train_cfg, tune, report, protocol, out)
     metrics["weights"] = detector.weights
     metrics["model"] = model_summary(train_cfg, run)
-    curves = run / "plots" / "training_curves.png"
-    if curves.exists():
-        metrics["plots"] = {"Training curves": os.path.relpath(curves, out), **metrics["plots"]}
-    metrics["seconds"] = time.perf_counter() - tic
-    metrics = _json_safe(metrics)
-    atomic_write_text(out / "metrics.json", json.dumps(metrics, indent=1))
-    if ev.score_threshold <= 0 and out.resolve() == run.resolve():
-        # chosen on valid images and written into the run: the run's threshold for `detect`
-        # (an evaluation written elsewhere, say with other matching, leaves it alone)
-        inference_record.record_threshold(run, metrics["score_threshold"], detector.weights)
+    metrics = write_metrics(metrics, run, out, tic, detector.weights, ev.score_threshold <= 0)
     write_report(metrics, metrics["plots"], out / "report.md")
     log.info(
         "completeness %s, purity %s at threshold %.3f, AP50 %s -> %s",

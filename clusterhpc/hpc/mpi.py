@@ -10,10 +10,7 @@ the work): the MPI-parallel stages refuse it with `LaunchError`; `train` runs un
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
 from typing import Any, TypeVar
-
-import numpy as np
 
 from clusterhpc.errors import ClusterHPCError
 from clusterhpc.hpc.env import rank_info, started_by_gloo
@@ -48,9 +45,6 @@ class Comm:
         """Values of all ranks in rank order on `root`, None elsewhere."""
         return [value] if self._comm is None else self._comm.gather(value, root=root)
 
-    def allgather(self, value: T) -> list[T]:
-        return [value] if self._comm is None else self._comm.allgather(value)
-
     def allreduce_sum(self, value: T) -> T:
         if self._comm is None:
             return value
@@ -64,11 +58,6 @@ class Comm:
         from mpi4py import MPI
 
         return self._comm.allreduce(value, op=MPI.MAX)
-
-    def gather_arrays(self, part: np.ndarray, root: int = 0) -> np.ndarray | None:
-        """Concatenate per-rank arrays in rank order on `root` (None on other ranks)."""
-        parts = self.gather(part, root=root)
-        return None if parts is None else np.concatenate(parts, axis=0)
 
 
 @functools.cache
@@ -103,13 +92,3 @@ def split_evenly(n_items: int, rank: int, size: int) -> slice:
     base, extra = divmod(n_items, size)
     start = rank * base + min(rank, extra)
     return slice(start, start + base + (1 if rank < extra else 0))
-
-
-def owned(items: Sequence[T], comm: Comm) -> Sequence[T]:
-    """The part of `items` this rank works on."""
-    return items[split_evenly(len(items), comm.rank, comm.size)]
-
-
-def rank_seed(seed: int, rank: int) -> np.random.SeedSequence:
-    """Independent, reproducible random stream for `rank` derived from the run's seed."""
-    return np.random.SeedSequence(seed).spawn(rank + 1)[rank]

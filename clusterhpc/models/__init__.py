@@ -1,1 +1,2 @@
-"""Models by name: YOLOv3 detector, CNN classifier, catalogue MLP, Janossy set networks."""
+"""Networks and their parts: the YOLOv3 detector (`yolo*`), anchors, synchronised batch norm
+and the list of ops without a deterministic GPU kernel."""

@@ -15,11 +15,21 @@ from __future__ import annotations
 
 import functools
 
+from clusterhpc.hpc.env import rank_info
 from clusterhpc.keras_compat import import_keras
 
 
 def sync_batch_norm(name: str | None = None, momentum: float = 0.99):
     return _layer_class()(name=name, momentum=momentum)
+
+
+def batch_norm_layer(name: str, momentum: float, sync: bool):
+    """Batch normalisation; with `sync` and under Horovod, statistics over all ranks, so that
+    N ranks with batch b compute exactly what one rank with batch N*b computes."""
+    if sync and rank_info().distributed:
+        return sync_batch_norm(name=name, momentum=momentum)
+    _, keras = import_keras()
+    return keras.layers.BatchNormalization(momentum=momentum, name=name)
 
 
 @functools.cache

@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clusterhpc.hpc.env import rank_info
 from clusterhpc.keras_compat import import_keras
 
 STRIDES = (8, 16, 32)
@@ -102,14 +101,10 @@ class _Builder:
         return layers.LeakyReLU(alpha=spec.leaky_alpha, name=self.name("leaky"))(x)
 
     def batch_norm(self):
-        """Batch normalisation; synchronised across ranks under Horovod so that N ranks with
-        batch b compute exactly what one rank with batch N*b computes (small per-GPU batches)."""
-        name, momentum = self.name("bn"), self.spec.bn_momentum
-        if self.spec.sync_batchnorm and rank_info().distributed:
-            from clusterhpc.models.sync_batchnorm import sync_batch_norm
+        """Batch normalisation, synchronised across ranks (`batch_norm_layer`)."""
+        from clusterhpc.models.sync_batchnorm import batch_norm_layer
 
-            return sync_batch_norm(name=name, momentum=momentum)
-        return self.keras.layers.BatchNormalization(momentum=momentum, name=name)
+        return batch_norm_layer(self.name("bn"), self.spec.bn_momentum, self.spec.sync_batchnorm)
 
     def residual(self, x, filters: int):
         shortcut = x

@@ -132,12 +132,9 @@ class Detector:
 
     def letterbox(self, image: np.ndarray) -> np.ndarray:
         """uint8 (H, W, 3) -> float (S, S, 3) in [0, 1], as the training pipeline does."""
-        from clusterhpc.data.pipeline import letterbox_tf
+        from clusterhpc.data.pipeline import letterbox_image
 
-        tf, _ = import_keras()
-        floats = tf.image.convert_image_dtype(tf.constant(image[None]), tf.float32)
-        boxed, _ = letterbox_tf(floats, tf.zeros((1, 0, 4)), self.input_size, image.shape[:2])
-        return np.asarray(boxed[0])
+        return letterbox_image(image, self.input_size)
 
     def recalibrate_batchnorm(self, batches: Sequence[np.ndarray]) -> int:
         """Re-estimate batch-norm moving statistics as the mean over letterboxed batches.

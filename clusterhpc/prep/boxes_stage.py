@@ -32,9 +32,9 @@ from clusterhpc.io.cutouts import Cutouts, cluster_cutouts, read_cutout_table
 from clusterhpc.io.labels import LabelLine, write_labels
 from clusterhpc.io.redmapper import Clusters, group_members, read_clusters, read_members
 from clusterhpc.log import get_logger
-from clusterhpc.paths import prep_dir
+from clusterhpc.paths import prep_dir, survey_path
 from clusterhpc.prep.boxes import BoxRules, BoxTable, MemberIndex, compute_boxes
-from clusterhpc.prep.outputs import survey_path, write_fits_tables, write_json
+from clusterhpc.prep.outputs import write_fits_tables, write_json
 from clusterhpc.prep.plots import plot_overlaps
 from clusterhpc.prep.sky_split import SkySplit, check_split_nside, split_by_sky
 from clusterhpc.prep.split import SPLITS, fraction_problem

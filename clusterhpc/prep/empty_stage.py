@@ -33,9 +33,9 @@ from clusterhpc.io.labels import LabelLine, write_labels
 from clusterhpc.io.redmapper import read_clusters
 from clusterhpc.io.sidecars import existing_images
 from clusterhpc.log import get_logger
-from clusterhpc.paths import prep_dir
+from clusterhpc.paths import prep_dir, survey_path
 from clusterhpc.prep.empty_fields import EmptyRules, accept, choose_empty_fields
-from clusterhpc.prep.outputs import survey_path, write_fits_tables, write_json
+from clusterhpc.prep.outputs import write_fits_tables, write_json
 from clusterhpc.prep.plots import plot_footprint
 from clusterhpc.sky.footprint import Footprint
 from clusterhpc.sky.geometry import unit_vectors

@@ -9,14 +9,7 @@ from typing import Any
 from astropy.io import fits
 from astropy.table import Table
 
-from clusterhpc.config import Config
 from clusterhpc.io.atomic import atomic_path, atomic_write_text
-
-
-def survey_path(cfg: Config, name: str) -> Path:
-    """A path from the config: absolute as given, relative ones under `data.root`."""
-    path = Path(name)
-    return path if path.is_absolute() else Path(cfg.data.root) / path
 
 
 def write_fits_tables(path: Path, tables: dict[str, Table], header: dict[str, Any]) -> None:

@@ -23,8 +23,8 @@ from clusterhpc.config import Config
 from clusterhpc.io.cutouts import Cutouts
 from clusterhpc.io.sidecars import existing_images
 from clusterhpc.log import get_logger
+from clusterhpc.paths import survey_path
 from clusterhpc.prep.boxes import BoxTable
-from clusterhpc.prep.outputs import survey_path
 from clusterhpc.prep.sky_groups import same_value_links, sky_groups
 from clusterhpc.prep.split import SPLITS, assign_groups
 from clusterhpc.typed_dict import ConfigError

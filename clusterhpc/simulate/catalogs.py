@@ -18,9 +18,9 @@ from astropy.io import fits
 
 from clusterhpc.config import SimulateConfig
 from clusterhpc.io.atomic import atomic_path
-from clusterhpc.simulate.clusters import Clusters
+from clusterhpc.simulate.clusters import SimulatedClusters
 from clusterhpc.simulate.cutouts import CutoutPlan
-from clusterhpc.simulate.members import BANDS, OBJID_BASE, Members
+from clusterhpc.simulate.members import BANDS, OBJID_BASE, MemberGalaxies
 
 
 def cluster_names(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
@@ -42,7 +42,9 @@ def zlambda_sigma(z: np.ndarray) -> np.ndarray:
     return (1 + z) * np.interp(z, [0.1, 0.3, 0.5, 0.6], [0.006, 0.008, 0.015, 0.02])
 
 
-def catalog_table(cl: Clusters, mem: Members, rng: np.random.Generator) -> fits.BinTableHDU:
+def catalog_table(
+    cl: SimulatedClusters, mem: MemberGalaxies, rng: np.random.Generator
+) -> fits.BinTableHDU:
     weight = mem.p * mem.p_free
     lam = np.add.reduceat(weight, mem.start)
     lam_err = np.sqrt(np.add.reduceat(weight * (1 - weight), mem.start))
@@ -61,7 +63,7 @@ def catalog_table(cl: Clusters, mem: Members, rng: np.random.Generator) -> fits.
     return fits.BinTableHDU.from_columns(cols, name="CLUSTERS")
 
 
-def members_table(cl: Clusters, mem: Members) -> fits.BinTableHDU:
+def members_table(cl: SimulatedClusters, mem: MemberGalaxies) -> fits.BinTableHDU:
     cols = [
         fits.Column("ID", "J", array=cl.id[mem.cluster].astype(np.int32)),
         fits.Column("RA", "D", array=mem.ra),
@@ -89,7 +91,7 @@ def members_table(cl: Clusters, mem: Members) -> fits.BinTableHDU:
     return fits.BinTableHDU.from_columns(cols, name="MEMBERS")
 
 
-def truth_hdus(cl: Clusters, mem: Members) -> list[fits.BinTableHDU]:
+def truth_hdus(cl: SimulatedClusters, mem: MemberGalaxies) -> list[fits.BinTableHDU]:
     clusters = fits.BinTableHDU.from_columns(
         [
             fits.Column("ID", "J", array=cl.id.astype(np.int32)),

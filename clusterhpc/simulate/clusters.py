@@ -17,24 +17,23 @@ from dataclasses import dataclass
 import numpy as np
 
 from clusterhpc.config import ClustersConfig
+from clusterhpc.io.redmapper import Clusters
 from clusterhpc.simulate.cosmology import Cosmology
 from clusterhpc.simulate.skygeom import offset
 from clusterhpc.sky.footprint import Footprint
 
 
 @dataclass(frozen=True)
-class Clusters:
-    id: np.ndarray
-    ra: np.ndarray
-    dec: np.ndarray
-    z: np.ndarray
-    lam: np.ndarray
+class SimulatedClusters(Clusters):
+    """The reader's cluster catalogue (`io.redmapper.Clusters`) plus what only the simulator
+    knows: sizes and the parents of companions."""
+
     r_lambda: np.ndarray  # proper h^-1 Mpc
     r_lambda_arcmin: np.ndarray
     parent_id: np.ndarray  # ID of the parent for companions, -1 otherwise
 
-    def __len__(self) -> int:
-        return len(self.id)
+
+SIMULATED = "(simulated, not yet written)"  # the `path` of a catalogue made in memory
 
 
 def richness_r(lam: np.ndarray) -> np.ndarray:
@@ -55,7 +54,7 @@ def cluster_count(cfg: ClustersConfig, footprint: Footprint) -> int:
 
 def make_clusters(
     cfg: ClustersConfig, footprint: Footprint, cosmo: Cosmology, rng: np.random.Generator
-) -> Clusters:
+) -> SimulatedClusters:
     n = cluster_count(cfg, footprint)
     n_comp = round(cfg.companion_fraction * n) if n > 1 else 0
     n_parent = n - n_comp
@@ -83,7 +82,8 @@ def make_clusters(
     rank[order] = np.arange(n)
     parent_id = np.where(parent >= 0, rank[np.maximum(parent, 0)] + 1, -1)
     r_lambda = richness_r(lam)
-    return Clusters(
+    return SimulatedClusters(
+        path=SIMULATED,
         id=np.arange(1, n + 1),
         ra=ra[order],
         dec=dec[order],

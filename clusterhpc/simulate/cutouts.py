@@ -15,7 +15,7 @@ from scipy.spatial import cKDTree
 
 from clusterhpc.config import CutoutsConfig
 from clusterhpc.errors import ClusterHPCError
-from clusterhpc.simulate.clusters import Clusters
+from clusterhpc.simulate.clusters import SimulatedClusters
 from clusterhpc.simulate.skygeom import chord, chord_to_deg, offset
 from clusterhpc.sky.footprint import Footprint
 from clusterhpc.sky.geometry import unit_vectors
@@ -60,7 +60,7 @@ def _empty_positions(
 
 
 def count_inside(
-    ra: np.ndarray, dec: np.ndarray, half_deg: float, tree: cKDTree, cl: Clusters
+    ra: np.ndarray, dec: np.ndarray, half_deg: float, tree: cKDTree, cl: SimulatedClusters
 ) -> np.ndarray:
     """Number of cluster centres inside each square cutout of half side `half_deg`."""
     centres = cKDTree(unit_vectors(ra, dec))
@@ -74,7 +74,7 @@ def count_inside(
 
 
 def plan_cutouts(
-    cfg: CutoutsConfig, cl: Clusters, footprint: Footprint, rng: np.random.Generator
+    cfg: CutoutsConfig, cl: SimulatedClusters, footprint: Footprint, rng: np.random.Generator
 ) -> CutoutPlan:
     tree = cKDTree(unit_vectors(cl.ra, cl.dec))
     n_cl = len(cl) if cfg.clusters == 0 else min(cfg.clusters, len(cl))

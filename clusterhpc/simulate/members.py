@@ -24,7 +24,7 @@ from scipy.special import erfc
 
 from clusterhpc.config import ClustersConfig
 from clusterhpc.simulate import tables
-from clusterhpc.simulate.clusters import Clusters
+from clusterhpc.simulate.clusters import SimulatedClusters
 from clusterhpc.simulate.cosmology import Cosmology
 from clusterhpc.simulate.photometry import observe
 from clusterhpc.simulate.skygeom import chord, chord_to_deg, offset
@@ -36,8 +36,12 @@ _C_KMS = 299792.458
 
 
 @dataclass(frozen=True)
-class Members:
-    cluster: np.ndarray  # row in Clusters
+class MemberGalaxies:
+    """Every simulated member galaxy with its truth (true and observed photometry, light
+    profile, membership probabilities), grouped by cluster; the members catalogue that
+    `io.redmapper.read_members` returns is the few columns the stages read from it."""
+
+    cluster: np.ndarray  # row in SimulatedClusters
     ra: np.ndarray
     dec: np.ndarray
     r: np.ndarray  # projected distance, proper h^-1 Mpc
@@ -109,7 +113,7 @@ def _solve_p(
 
 
 def _overlap_p_free(
-    cl: Clusters,
+    cl: SimulatedClusters,
     owner: np.ndarray,
     ra: np.ndarray,
     dec: np.ndarray,
@@ -144,8 +148,8 @@ def _overlap_p_free(
 
 
 def make_members(
-    cl: Clusters, cfg: ClustersConfig, cosmo: Cosmology, rng: np.random.Generator
-) -> Members:
+    cl: SimulatedClusters, cfg: ClustersConfig, cosmo: Cosmology, rng: np.random.Generator
+) -> MemberGalaxies:
     count = np.ceil(cl.lam / cfg.mean_p).astype(int)
     start = np.concatenate([[0], np.cumsum(count)[:-1]])
     n = int(count.sum())
@@ -204,7 +208,7 @@ def make_members(
 
     # Within each cluster: BCG first, then by decreasing P (as redMaPPer lists them).
     order = np.lexsort((-p, ~is_bcg, owner))
-    return Members(
+    return MemberGalaxies(
         cluster=owner[order],
         ra=ra[order],
         dec=dec[order],

@@ -37,7 +37,9 @@ def sersic_mixture(n: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 @dataclass(frozen=True)
-class Sources:
+class LightProfiles:
+    """The objects to draw into one cutout: positions, fluxes and light profiles."""
+
     x: np.ndarray  # pixel column (0-based centres)
     y: np.ndarray  # pixel row from the top
     flux: np.ndarray  # (n, bands) nanomaggies
@@ -47,7 +49,7 @@ class Sources:
     pa_deg: np.ndarray
 
 
-def _components(src: Sources, psf_var: float) -> tuple[np.ndarray, np.ndarray]:
+def _components(src: LightProfiles, psf_var: float) -> tuple[np.ndarray, np.ndarray]:
     """Per object and component: amplitude (n, K) and covariance terms (3, n, K)."""
     mixtures = {POINT: (np.ones(1), np.zeros(1)), EXP: sersic_mixture(1), DEV: sersic_mixture(4)}
     k_max = max(len(a) for a, _ in mixtures.values())
@@ -74,7 +76,7 @@ def _stamp_half_width(amp: np.ndarray, cov: np.ndarray) -> np.ndarray:
     return _STAMP_HALF[np.minimum(np.searchsorted(_STAMP_HALF, need), len(_STAMP_HALF) - 1)]
 
 
-def render(src: Sources, size: int, psf_sigma_px: float) -> np.ndarray:
+def render(src: LightProfiles, size: int, psf_sigma_px: float) -> np.ndarray:
     """Noise-free images (bands, size, size) of all sources."""
     n_bands = src.flux.shape[1]
     image = np.zeros((n_bands, size * size))

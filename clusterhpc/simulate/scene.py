@@ -12,11 +12,11 @@ from scipy.spatial import cKDTree
 
 from clusterhpc.config import SimulateConfig
 from clusterhpc.io.atomic import atomic_path
-from clusterhpc.simulate.clusters import Clusters
+from clusterhpc.simulate.clusters import SimulatedClusters
 from clusterhpc.simulate.field import sky_objects
-from clusterhpc.simulate.members import Members
+from clusterhpc.simulate.members import MemberGalaxies
 from clusterhpc.simulate.photometry import to_flux
-from clusterhpc.simulate.render import DEV, EXP, POINT, Sources, render, sky_sigma
+from clusterhpc.simulate.render import DEV, EXP, POINT, LightProfiles, render, sky_sigma
 from clusterhpc.simulate.skygeom import chord, cutout_wcs, sky_to_image
 from clusterhpc.simulate.streams import CUTOUT_NOISE, stream
 from clusterhpc.sky.geometry import unit_vectors
@@ -26,12 +26,12 @@ _MARGIN_PX = 24  # objects this far outside still spill light into the cutout
 
 @dataclass(frozen=True)
 class Survey:
-    clusters: Clusters
-    members: Members
+    clusters: SimulatedClusters
+    members: MemberGalaxies
     tree: cKDTree  # over cluster unit vectors
 
     @classmethod
-    def of(cls, clusters: Clusters, members: Members) -> Survey:
+    def of(cls, clusters: SimulatedClusters, members: MemberGalaxies) -> Survey:
         return cls(clusters, members, cKDTree(unit_vectors(clusters.ra, clusters.dec)))
 
     def member_rows(self, ra: float, dec: float, radius_deg: float) -> np.ndarray:
@@ -46,7 +46,7 @@ class Survey:
 
 def cutout_sources(
     survey: Survey, ra: float, dec: float, sim: SimulateConfig, seed: int
-) -> Sources:
+) -> LightProfiles:
     """Everything visible in the cutout centred on (ra, dec), in JPEG pixel coordinates."""
     size, scale = sim.cutouts.size, sim.cutouts.scale
     wcs = cutout_wcs(ra, dec, size, scale)
@@ -56,7 +56,7 @@ def cutout_sources(
     field = sky_objects(ra, dec, radius, sim.sky, seed)
     mx, my = sky_to_image(wcs, mem.ra[rows], mem.dec[rows])
     fx, fy = sky_to_image(wcs, field.ra, field.dec)
-    src = Sources(
+    src = LightProfiles(
         x=np.concatenate([mx, fx]),
         y=np.concatenate([my, fy]),
         flux=to_flux(np.concatenate([mem.mag_true[rows, 1:4], field.mag_gri])),
@@ -67,7 +67,7 @@ def cutout_sources(
     )
     lo, hi = -_MARGIN_PX, size - 1 + _MARGIN_PX
     keep = (src.x >= lo) & (src.x <= hi) & (src.y >= lo) & (src.y <= hi)
-    return Sources(*[getattr(src, f)[keep] for f in Sources.__dataclass_fields__])
+    return LightProfiles(*[getattr(src, f)[keep] for f in LightProfiles.__dataclass_fields__])
 
 
 def psf_sigma_px(sim: SimulateConfig) -> float:

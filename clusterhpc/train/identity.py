@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from clusterhpc.config import Config
+from clusterhpc.dotted_keys import dotted_items
 from clusterhpc.io.atomic import atomic_write_text
 from clusterhpc.log import get_logger
 
@@ -39,22 +40,11 @@ LEFT_OUT = {
 }
 
 
-def _flatten(value: Any, prefix: str) -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for key, sub in value.items():
-            out.update(_flatten(sub, f"{prefix}.{key}"))
-        return out
-    return {prefix: value}
-
-
 def run_identity(cfg: Config) -> dict[str, Any]:
     """Flattened `section.key` -> value of the config settings that shape the weights."""
-    values: dict[str, Any] = {}
-    for section in SECTIONS:
-        node = getattr(cfg, section)
-        node = dataclasses.asdict(node) if dataclasses.is_dataclass(node) else node
-        values.update(_flatten(node, section))
+    nodes = (getattr(cfg, name) for name in SECTIONS)
+    plain = (dataclasses.asdict(n) if dataclasses.is_dataclass(n) else n for n in nodes)
+    values = dotted_items(dict(zip(SECTIONS, plain, strict=True)))
     return {k: v for k, v in values.items() if k not in LEFT_OUT}
 
 

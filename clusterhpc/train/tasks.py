@@ -11,4 +11,8 @@ def make_task(cfg: Config) -> Task:
         from clusterhpc.train.yolo_task import YoloTask
 
         return YoloTask(cfg)
+    if cfg.model.kind == "cnn":
+        from clusterhpc.train.cnn_task import CnnTask
+
+        return CnnTask(cfg)
     raise ValueError(f"model.kind={cfg.model.kind!r} has no trainer task")

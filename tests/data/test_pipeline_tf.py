@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from clusterhpc.data.packed import PackedSplit, iterate
-from clusterhpc.data.pipeline import detection_dataset, member_sets
+from clusterhpc.data.pipeline import detection_dataset
 from tests.data.fixtures import make_entries, pack
 
 
@@ -57,12 +57,3 @@ def test_resume_from_a_batch_continues_the_same_sequence(split):
         ).as_numpy_iterator()
     ]
     assert [list(b) for b in resumed] == [list(b) for b in full[2:]]
-
-
-def test_member_sets_are_padded_with_masks(split):
-    plan = split.epoch_plan(seed=0, epoch=0, shuffle=False)
-    sets = member_sets(split, plan, max_members=5)
-    assert sets["members"].shape == (9, 5, 3)
-    counts = sets["mask"].sum(axis=1)
-    assert list(counts) == [min(3 + k % 4, 5) for k in range(9)]
-    assert np.all(sets["members"][~sets["mask"]] == 0)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clusterhpc.boxes import pairwise_giou, pairwise_iou, xyxy_to_xywh
+from clusterhpc.boxes import paired_giou, pairwise_giou, pairwise_iou, xyxy_to_xywh
 from clusterhpc.models.anchors import kmeans_anchors
 from clusterhpc.models.yolo import STRIDES, YoloSpec
 from clusterhpc.models.yolo_postprocess import nms, postprocess
@@ -22,6 +22,11 @@ def test_iou_and_giou_known_values():
     assert pairwise_giou(a, [[1, 1, 3, 3]])[0, 0] == pytest.approx(1 / 7 - 2 / 9)
     assert pairwise_giou([[0, 0, 1, 1]], [[2, 0, 3, 1]])[0, 0] == pytest.approx(-1 / 3)
     assert pairwise_giou(a, a)[0, 0] == pytest.approx(1.0)
+    # element-wise pairs: the diagonal of the matrix, degenerate (zero-area) boxes included
+    b = np.array([[0, 0, 2, 2], [1, 1, 3, 3], [2, 0, 3, 1], [5, 5, 5, 5]], float)
+    c = np.array([[1, 1, 3, 3], [1, 1, 3, 3], [0, 0, 1, 1], [5, 5, 5, 5]], float)
+    np.testing.assert_allclose(paired_giou(b, c), np.diag(pairwise_giou(b, c)))
+    assert paired_giou(b, c)[:3] == pytest.approx([1 / 7 - 2 / 9, 1.0, -1 / 3])
 
 
 def test_target_lands_in_expected_cells_and_anchors():

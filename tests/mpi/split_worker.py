@@ -4,15 +4,14 @@ import json
 
 import numpy as np
 
-from clusterhpc.hpc import get_comm, rank_info, rank_seed, split_evenly
+from clusterhpc.hpc import get_comm, rank_info, split_evenly
 
 comm = get_comm()
 info = rank_info()
 items = np.arange(11)
 block = items[split_evenly(len(items), comm.rank, comm.size)]
-squares = comm.gather_arrays(block**2)
+squares = comm.gather((block**2).tolist())
 owners = comm.gather(block.tolist())
-draws = comm.gather(float(np.random.default_rng(rank_seed(7, comm.rank)).random()))
 total = comm.allreduce_sum(int(block.sum()))
 if comm.is_root:
     print(
@@ -21,9 +20,8 @@ if comm.is_root:
                 "size": comm.size,
                 "env_size": info.size,
                 "launcher": info.launcher,
-                "squares": squares.tolist(),
+                "squares": [s for part in squares for s in part],
                 "owners": owners,
-                "draws": draws,
                 "total": total,
             }
         )

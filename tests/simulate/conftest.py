@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 
 from clusterhpc.config import Config, load_config
-from clusterhpc.simulate.clusters import Clusters, make_clusters
+from clusterhpc.simulate.clusters import SimulatedClusters, make_clusters
 from clusterhpc.simulate.cosmology import Cosmology
 from clusterhpc.simulate.footprint import build_footprint
-from clusterhpc.simulate.members import Members, make_members
+from clusterhpc.simulate.members import MemberGalaxies, make_members
 from clusterhpc.simulate.stage import main as simulate
 from clusterhpc.simulate.streams import CATALOGUE, stream
 from clusterhpc.sky.footprint import Footprint
@@ -33,7 +33,7 @@ def tiny_survey(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def big_catalogue() -> tuple[Config, Footprint, Clusters, Members]:
+def big_catalogue() -> tuple[Config, Footprint, SimulatedClusters, MemberGalaxies]:
     """~2,600 clusters over a 1,000 deg^2 rectangle, in memory (statistics need numbers)."""
     cfg = load_config(TINY, ["simulate.footprint.ra=[120, 160]", "simulate.footprint.dec=[0, 25]"])
     footprint = build_footprint(cfg.simulate.footprint)
@@ -43,5 +43,5 @@ def big_catalogue() -> tuple[Config, Footprint, Clusters, Members]:
     return cfg, footprint, clusters, make_members(clusters, cfg.simulate.clusters, cosmo, rng)
 
 
-def segment_ids(members: Members) -> np.ndarray:
+def segment_ids(members: MemberGalaxies) -> np.ndarray:
     return np.repeat(np.arange(len(members.start)), members.count)

@@ -13,7 +13,15 @@ from clusterhpc.simulate.cosmology import Cosmology
 from clusterhpc.simulate.cutouts import plan_cutouts
 from clusterhpc.simulate.field import sky_objects
 from clusterhpc.simulate.members import nfw_projected_cdf
-from clusterhpc.simulate.render import DEV, EXP, POINT, Sources, render, sersic_mixture, sky_sigma
+from clusterhpc.simulate.render import (
+    DEV,
+    EXP,
+    POINT,
+    LightProfiles,
+    render,
+    sersic_mixture,
+    sky_sigma,
+)
 from clusterhpc.simulate.streams import CUTOUT_PLAN, stream
 from clusterhpc.sky.geometry import separation
 
@@ -126,7 +134,7 @@ def test_sersic_mixtures_have_unit_half_light_radius():
 
 def test_render_conserves_flux_and_depth():
     size = 64
-    src = Sources(
+    src = LightProfiles(
         x=np.array([20.3, 40.0, 31.5]),
         y=np.array([30.6, 12.2, 33.0]),
         flux=np.array([[10.0, 20.0, 30.0], [5.0, 5.0, 5.0], [1.0, 2.0, 3.0]]),
@@ -142,7 +150,7 @@ def test_render_conserves_flux_and_depth():
     psf, depth = 1.2, 22.2
     sigma = sky_sigma(np.array([depth]), psf)[0]
     star = render(
-        Sources(
+        LightProfiles(
             np.array([32.0]),
             np.array([32.0]),
             np.array([[1.0]]),

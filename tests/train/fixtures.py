@@ -29,21 +29,24 @@ def make_packed_survey(
     return directory / "survey"
 
 
+YOLO_SETTINGS = (
+    "model.backbone=tiny",
+    "model.width=0.25",
+    "model.input_size=64",
+    "model.max_boxes=4",
+    "train.epochs=2",
+    "train.batch_size=4",
+    "train.lr_init=0.003",
+    "train.warmup_epochs=0.5",
+    "train.log_every=1",
+)
+
+
+def config_overrides(survey: Path, run: Path, settings: tuple[str, ...], *extra: str) -> list[str]:
+    """The command-line overrides of a test run: its data, its run directory, then settings."""
+    return [f"data.root={survey}", f"run.dir={run}", *settings, *extra]
+
+
 def train_config(survey: Path, run: Path, *overrides: str) -> Config:
-    return load_config(
-        ROOT / "configs" / "tiny.yaml",
-        [
-            f"data.root={survey}",
-            f"run.dir={run}",
-            "model.backbone=tiny",
-            "model.width=0.25",
-            "model.input_size=64",
-            "model.max_boxes=4",
-            "train.epochs=2",
-            "train.batch_size=4",
-            "train.lr_init=0.003",
-            "train.warmup_epochs=0.5",
-            "train.log_every=1",
-            *overrides,
-        ],
-    )
+    tiny = ROOT / "configs" / "tiny.yaml"
+    return load_config(tiny, config_overrides(survey, run, YOLO_SETTINGS, *overrides))

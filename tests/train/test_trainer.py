@@ -1,4 +1,4 @@
-"""The trainer on a small packed set: it learns, logs, checkpoints and resumes exactly."""
+"""The trainer on small packed sets: it learns, logs, checkpoints and resumes exactly."""
 
 from __future__ import annotations
 
@@ -8,13 +8,24 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pytest
 
+from clusterhpc.config import load_config
 from clusterhpc.train.signals import EXIT_REQUEUE
 from clusterhpc.train.stage import main as train_main
-from tests.train.fixtures import ROOT, make_packed_survey, train_config
+from tests.train.cnn_fixtures import CNN_SETTINGS, make_classifier_survey
+from tests.train.fixtures import (
+    ROOT,
+    YOLO_SETTINGS,
+    config_overrides,
+    make_packed_survey,
+    train_config,
+)
 
 
 @pytest.fixture(scope="module")
@@ -60,57 +71,69 @@ def read_weights(run):
     return out
 
 
+@dataclass(frozen=True)
+class Family:
+    """A model family's tiny training run, for the interruption test."""
+
+    config: str
+    settings: tuple[str, ...]
+    make_survey: Callable[[Path], Path]
+    steps_per_epoch: int
+
+
+FAMILIES = {
+    "yolo": Family("tiny.yaml", (*YOLO_SETTINGS, "train.epochs=3"), make_packed_survey, 6),
+    "cnn": Family(
+        "cnn_classifier.yaml",
+        (*CNN_SETTINGS, "train.epochs=3", "train.batch_size=4", "train.augment_shift=0.1"),
+        lambda directory: make_classifier_survey(directory, {"train": 128, "valid": 16}),
+        32,
+    ),
+}
+
+
 @pytest.mark.slow
 @pytest.mark.trained
-def test_sigterm_checkpoints_then_resume_matches_uninterrupted_run(survey, tmp_path):
+@pytest.mark.parametrize("name", FAMILIES)
+def test_sigterm_checkpoints_then_resume_matches_uninterrupted_run(name, tmp_path):
+    family = FAMILIES[name]
+    config = ROOT / "configs" / family.config
+    survey = family.make_survey(tmp_path)
     reference = tmp_path / "reference"
-    assert train_main(train_config(survey, reference, "train.epochs=3")) == 0
+    cfg = load_config(config, config_overrides(survey, reference, family.settings))
+    assert train_main(cfg) == 0
 
     run = tmp_path / "interrupted"
-    args = [sys.executable, "-m", "clusterhpc", "train", str(ROOT / "configs" / "tiny.yaml")]
-    cfg_args = [
-        f"data.root={survey}",
-        f"run.dir={run}",
-        "model.backbone=tiny",
-        "model.width=0.25",
-        "model.input_size=64",
-        "model.max_boxes=4",
-        "train.epochs=3",
-        "train.batch_size=4",
-        "train.lr_init=0.003",
-        "train.warmup_epochs=0.5",
-        "train.log_every=1",
-    ]
+    args = [sys.executable, "-m", "clusterhpc", "train", str(config)]
+    args += config_overrides(survey, run, family.settings)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen(
-        args + cfg_args, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    log = run / "train_log.jsonl"
+    pipe = subprocess.PIPE
+    proc = subprocess.Popen(args, env=env, stdout=pipe, stderr=pipe, text=True)
+    per_epoch = family.steps_per_epoch
     deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:  # interrupt in the middle of epoch 2 (steps 7..12)
-        if log.exists() and any(
-            json.loads(line)["step"] >= 8 for line in log.read_text().splitlines() if line
+    while time.monotonic() < deadline:  # interrupt early in epoch 2
+        if (run / "train_log.jsonl").exists() and any(
+            r["step"] > per_epoch + 1 for r in rows(run, "step")
         ):
             break
-        time.sleep(0.05)
+        time.sleep(0.02)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == EXIT_REQUEUE, err[-2000:]
     assert "stopped by a signal" in err
     summary = json.loads((run / "train_summary.json").read_text())
     assert summary["status"] == "interrupted" and summary["epochs_done"] == 1
-    interrupted_at = summary["global_step"]
-    assert 8 <= interrupted_at < 18
+    assert per_epoch < summary["global_step"] < 2 * per_epoch
 
-    resumed = subprocess.run(args + cfg_args, env=env, capture_output=True, text=True, timeout=300)
+    resumed = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     assert "resumed from" in resumed.stderr
-    assert [r["step"] for r in rows(run, "step")] == list(range(1, 19))
+    assert [r["step"] for r in rows(run, "step")] == list(range(1, 3 * per_epoch + 1))
     assert [r["epoch"] for r in rows(run, "epoch")] == [1, 2, 3]
     ref, got = read_weights(reference), read_weights(run)
     assert ref.keys() == got.keys()
-    for name in ref:
-        np.testing.assert_allclose(got[name], ref[name], rtol=1e-4, atol=1e-5, err_msg=name)
+    for key in ref:
+        np.testing.assert_allclose(got[key], ref[key], rtol=1e-4, atol=1e-5, err_msg=key)
 
 
 def test_signal_during_start_up_checkpoints_before_the_first_step(survey, tmp_path):
