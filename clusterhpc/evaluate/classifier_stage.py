@@ -1,6 +1,6 @@
 """`clusterhpc evaluate CONFIG` for a CNN classifier run (`model.kind: cnn`).
 
-The detector's protocol and the same code choosing the images (`evaluate.stage.choose_sets`):
+The detector's protocol and the same code choosing the images (`evaluate.protocol.choose_sets`):
 on the run's own survey the threshold is chosen on `valid` (the lowest whose false-positive
 rate is at most `evaluate.false_positive_rate`, unless `evaluate.score_threshold` fixes it)
 and the numbers are reported on `test` (without a test split: two seeded halves of valid);
@@ -36,7 +36,7 @@ from clusterhpc.evaluate.classifier_predict import score_split
 from clusterhpc.evaluate.classifier_report import write_classifier_report
 from clusterhpc.evaluate.metrics import binned_fraction, redshift_scores
 from clusterhpc.evaluate.metrics_file import model_summary, write_metrics
-from clusterhpc.evaluate.stage import choose_sets, protocol_record
+from clusterhpc.evaluate.protocol import choose_sets, protocol_record
 from clusterhpc.hpc.mpi import Comm, get_comm
 from clusterhpc.log import get_logger
 from clusterhpc.models.cnn_inference import Classifier

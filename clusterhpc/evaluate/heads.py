@@ -17,17 +17,13 @@ figures when one of the set's images is centred on it and its member list is not
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 import numpy as np
 
 from clusterhpc.config import Config, EvaluateConfig
 from clusterhpc.evaluate.metrics import SplitMatch, class_scores, regression_scores
 from clusterhpc.evaluate.records import Truth
+from clusterhpc.evaluate.scored import Scored
 from clusterhpc.models.yolo_setup import z_class
-
-if TYPE_CHECKING:
-    from clusterhpc.evaluate.stage import Scored
 
 
 def member_stats(s: Scored, photoz: str) -> dict[str, np.ndarray]:

@@ -1,2 +1,3 @@
-"""Networks and their parts: the YOLOv3 detector (`yolo*`), anchors, synchronised batch norm
-and the list of ops without a deterministic GPU kernel."""
+"""Networks and their parts: the YOLOv3 detector (`yolo*`, anchors), the CNN cutout classifier
+(`cnn*`, Grad-CAM), synchronised batch norm and the list of ops without a deterministic GPU
+kernel."""

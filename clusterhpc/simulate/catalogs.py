@@ -63,9 +63,9 @@ def catalog_table(
     return fits.BinTableHDU.from_columns(cols, name="CLUSTERS")
 
 
-def members_table(cl: SimulatedClusters, mem: MemberGalaxies) -> fits.BinTableHDU:
+def members_table(mem: MemberGalaxies) -> fits.BinTableHDU:
     cols = [
-        fits.Column("ID", "J", array=cl.id[mem.cluster].astype(np.int32)),
+        fits.Column("ID", "J", array=mem.id.astype(np.int32)),
         fits.Column("RA", "D", array=mem.ra),
         fits.Column("DEC", "D", array=mem.dec),
         fits.Column("R", "E", array=mem.r),
@@ -109,7 +109,7 @@ def truth_hdus(cl: SimulatedClusters, mem: MemberGalaxies) -> list[fits.BinTable
     )
     members = fits.BinTableHDU.from_columns(
         [
-            fits.Column("ID", "J", array=cl.id[mem.cluster].astype(np.int32)),
+            fits.Column("ID", "J", array=mem.id.astype(np.int32)),
             *[
                 fits.Column(f"MAG_{b.upper()}", "E", array=mem.mag_true[:, k])
                 for k, b in enumerate(BANDS)

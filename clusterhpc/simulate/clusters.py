@@ -19,8 +19,8 @@ import numpy as np
 from clusterhpc.config import ClustersConfig
 from clusterhpc.io.redmapper import Clusters
 from clusterhpc.simulate.cosmology import Cosmology
-from clusterhpc.simulate.skygeom import offset
 from clusterhpc.sky.footprint import Footprint
+from clusterhpc.sky.geometry import offset_positions
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ def make_clusters(
     if n_comp:
         host = rng.integers(0, n_parent, n_comp)
         sep = np.hypot(*rng.normal(0.0, cfg.companion_arcmin, (2, n_comp))) / 60.0
-        cra, cdec = offset(ra[host], dec[host], sep, rng.uniform(0.0, 360.0, n_comp))
+        cra, cdec = offset_positions(ra[host], dec[host], sep, rng.uniform(0.0, 360.0, n_comp))
         outside = ~footprint.contains(cra, cdec)
         if outside.any():
             cra[outside], cdec[outside] = footprint.random_points(int(outside.sum()), rng)

@@ -16,9 +16,13 @@ from scipy.spatial import cKDTree
 from clusterhpc.config import CutoutsConfig
 from clusterhpc.errors import ClusterHPCError
 from clusterhpc.simulate.clusters import SimulatedClusters
-from clusterhpc.simulate.skygeom import chord, chord_to_deg, offset
 from clusterhpc.sky.footprint import Footprint
-from clusterhpc.sky.geometry import unit_vectors
+from clusterhpc.sky.geometry import (
+    chord_to_degrees,
+    degrees_to_chord,
+    offset_positions,
+    unit_vectors,
+)
 from clusterhpc.sky.projection import sky_offsets
 
 
@@ -45,7 +49,7 @@ def _empty_positions(
         if found >= n:
             break
         ra, dec = footprint.random_points(max(4 * (n - found), 256), rng)
-        dist = chord_to_deg(tree.query(unit_vectors(ra, dec))[0]) * 60.0
+        dist = chord_to_degrees(tree.query(unit_vectors(ra, dec))[0]) * 60.0
         ok = (dist >= cfg.empty_min_arcmin) & (dist <= cfg.empty_max_arcmin)
         ras.append(ra[ok])
         decs.append(dec[ok])
@@ -65,7 +69,7 @@ def count_inside(
     """Number of cluster centres inside each square cutout of half side `half_deg`."""
     centres = cKDTree(unit_vectors(ra, dec))
     pairs = centres.sparse_distance_matrix(
-        tree, chord(half_deg * np.sqrt(2)), output_type="ndarray"
+        tree, degrees_to_chord(half_deg * np.sqrt(2)), output_type="ndarray"
     )
     i, j = pairs["i"], pairs["j"]
     east, north = np.degrees(sky_offsets(ra[i], dec[i], cl.ra[j], cl.dec[j], "tan"))
@@ -80,7 +84,7 @@ def plan_cutouts(
     n_cl = len(cl) if cfg.clusters == 0 else min(cfg.clusters, len(cl))
     rows = np.sort(rng.choice(len(cl), n_cl, replace=False)) if n_cl < len(cl) else np.arange(n_cl)
     sep = cfg.max_offset_arcmin / 60.0 * np.sqrt(rng.random(n_cl))
-    ra, dec = offset(cl.ra[rows], cl.dec[rows], sep, rng.uniform(0.0, 360.0, n_cl))
+    ra, dec = offset_positions(cl.ra[rows], cl.dec[rows], sep, rng.uniform(0.0, 360.0, n_cl))
     era, edec = _empty_positions(cfg.empty, cfg, tree, footprint, rng)
     ids = cl.id[rows]
     names = np.concatenate([ids.astype(str), [f"empty_{k:06d}" for k in range(1, cfg.empty + 1)]])
@@ -102,6 +106,6 @@ def plan_cutouts(
         dec=dec,
         id=np.concatenate([ids, np.full(cfg.empty, -1)]),
         empty=np.arange(len(ra)) >= n_cl,
-        nearest_arcmin=chord_to_deg(other) * 60.0,
+        nearest_arcmin=chord_to_degrees(other) * 60.0,
         n_clusters=count_inside(ra, dec, half, tree, cl),
     )

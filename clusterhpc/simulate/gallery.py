@@ -16,7 +16,7 @@ from clusterhpc.config import SimulateConfig
 from clusterhpc.io.atomic import atomic_path
 from clusterhpc.simulate.cutouts import CutoutPlan
 from clusterhpc.simulate.scene import Survey
-from clusterhpc.simulate.skygeom import cutout_wcs, sky_to_image
+from clusterhpc.sky.projection import tan_wcs, wcs_pixels
 
 
 def pick(plan: CutoutPlan, survey: Survey, n: int) -> np.ndarray:
@@ -29,14 +29,14 @@ def pick(plan: CutoutPlan, survey: Survey, n: int) -> np.ndarray:
 
 def draw(plan: CutoutPlan, index: int, survey: Survey, sim: SimulateConfig, root: Path) -> Path:
     size, scale = sim.cutouts.size, sim.cutouts.scale
-    wcs = cutout_wcs(plan.ra[index], plan.dec[index], size, scale)
+    wcs = tan_wcs(plan.ra[index], plan.dec[index], scale, size)
     cl, mem = survey.clusters, survey.members
     fig, ax = plt.subplots(figsize=(7, 7), dpi=100)
     ax.imshow(np.asarray(Image.open(root / plan.file[index])), interpolation="nearest")
     rows = survey.member_rows(plan.ra[index], plan.dec[index], size * scale / 3600.0)
     for row in np.unique(mem.cluster[rows]):
         sl = slice(mem.start[row], mem.start[row] + mem.count[row])
-        x, y = sky_to_image(wcs, mem.ra[sl], mem.dec[sl])
+        x, y = wcs_pixels(wcs, mem.ra[sl], mem.dec[sl])
         target = cl.id[row] == plan.id[index]
         colour = "cyan" if target else "yellow"
         ax.scatter(x, y, s=60, facecolors="none", edgecolors=colour, linewidths=0.7)

@@ -23,29 +23,31 @@ from scipy.spatial import cKDTree
 from scipy.special import erfc
 
 from clusterhpc.config import ClustersConfig
+from clusterhpc.io.redmapper import Members
 from clusterhpc.simulate import tables
-from clusterhpc.simulate.clusters import SimulatedClusters
+from clusterhpc.simulate.clusters import SIMULATED, SimulatedClusters
 from clusterhpc.simulate.cosmology import Cosmology
 from clusterhpc.simulate.photometry import observe
-from clusterhpc.simulate.skygeom import chord, chord_to_deg, offset
-from clusterhpc.sky.geometry import unit_vectors
+from clusterhpc.sky.geometry import (
+    chord_to_degrees,
+    degrees_to_chord,
+    offset_positions,
+    unit_vectors,
+)
 
 BANDS = "ugriz"
 OBJID_BASE = 1237645000000000000
 _C_KMS = 299792.458
 
 
-@dataclass(frozen=True)
-class MemberGalaxies:
-    """Every simulated member galaxy with its truth (true and observed photometry, light
-    profile, membership probabilities), grouped by cluster; the members catalogue that
-    `io.redmapper.read_members` returns is the few columns the stages read from it."""
+@dataclass(frozen=True, kw_only=True)
+class MemberGalaxies(Members):
+    """The reader's members catalogue (`io.redmapper.Members`: parent ID, position, P) plus
+    what only the simulator knows of every member galaxy: its cluster row, true and observed
+    photometry, light profile and membership terms, grouped by cluster."""
 
     cluster: np.ndarray  # row in SimulatedClusters
-    ra: np.ndarray
-    dec: np.ndarray
     r: np.ndarray  # projected distance, proper h^-1 Mpc
-    p: np.ndarray
     p_free: np.ndarray
     theta_i: np.ndarray
     theta_r: np.ndarray
@@ -60,9 +62,6 @@ class MemberGalaxies:
     pa_deg: np.ndarray
     start: np.ndarray  # first member row of each cluster
     count: np.ndarray  # members of each cluster
-
-    def __len__(self) -> int:
-        return len(self.ra)
 
 
 def _inverse_cdf(x: np.ndarray, pdf: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -123,7 +122,9 @@ def _overlap_p_free(
     """Share of a member left to its cluster when it also sits inside a richer cluster."""
     p_free = np.ones(len(owner))
     tree = cKDTree(unit_vectors(cl.ra, cl.dec))
-    pairs = tree.query_pairs(chord(2 * cl.r_lambda_arcmin.max() / 60.0), output_type="ndarray")
+    pairs = tree.query_pairs(
+        degrees_to_chord(2 * cl.r_lambda_arcmin.max() / 60.0), output_type="ndarray"
+    )
     if len(pairs) == 0:
         return p_free
     rich, poor = pairs.min(axis=1), pairs.max(axis=1)  # rows are sorted by decreasing lambda
@@ -134,7 +135,7 @@ def _overlap_p_free(
     rows = np.repeat(start[poor], n) + np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n)
     k = rich[pair]
     sep = (
-        chord_to_deg(
+        chord_to_degrees(
             np.linalg.norm(
                 unit_vectors(ra[rows], dec[rows]) - unit_vectors(cl.ra[k], cl.dec[k]), axis=1
             )
@@ -169,7 +170,7 @@ def make_members(
     radius = nfw_radius(n, cfg.concentration, rng) * cl.r_lambda[owner]
     radius[is_bcg] = 0.0
     sep_deg = cosmo.arcmin(radius, z) / 60.0
-    ra, dec = offset(cl.ra[owner], cl.dec[owner], sep_deg, rng.uniform(0.0, 360.0, n))
+    ra, dec = offset_positions(cl.ra[owner], cl.dec[owner], sep_deg, rng.uniform(0.0, 360.0, n))
 
     # Red-sequence colours -> ugriz.
     col = tables.red_sequence(z)
@@ -209,6 +210,8 @@ def make_members(
     # Within each cluster: BCG first, then by decreasing P (as redMaPPer lists them).
     order = np.lexsort((-p, ~is_bcg, owner))
     return MemberGalaxies(
+        path=SIMULATED,
+        id=cl.id[owner[order]],
         cluster=owner[order],
         ra=ra[order],
         dec=dec[order],

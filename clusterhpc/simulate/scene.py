@@ -17,9 +17,9 @@ from clusterhpc.simulate.field import sky_objects
 from clusterhpc.simulate.members import MemberGalaxies
 from clusterhpc.simulate.photometry import to_flux
 from clusterhpc.simulate.render import DEV, EXP, POINT, LightProfiles, render, sky_sigma
-from clusterhpc.simulate.skygeom import chord, cutout_wcs, sky_to_image
 from clusterhpc.simulate.streams import CUTOUT_NOISE, stream
-from clusterhpc.sky.geometry import unit_vectors
+from clusterhpc.sky.geometry import degrees_to_chord, unit_vectors
+from clusterhpc.sky.projection import tan_wcs, wcs_pixels
 
 _MARGIN_PX = 24  # objects this far outside still spill light into the cutout
 
@@ -38,7 +38,10 @@ class Survey:
         """Rows of members of every cluster whose R_lambda reaches within `radius_deg`."""
         reach = radius_deg + self.clusters.r_lambda_arcmin.max() / 60.0
         rows = np.sort(
-            np.array(self.tree.query_ball_point(unit_vectors(ra, dec), chord(reach)), dtype=int)
+            np.array(
+                self.tree.query_ball_point(unit_vectors(ra, dec), degrees_to_chord(reach)),
+                dtype=int,
+            )
         )
         start, count = self.members.start[rows], self.members.count[rows]
         return np.repeat(start - np.cumsum(count) + count, count) + np.arange(count.sum())
@@ -49,13 +52,13 @@ def cutout_sources(
 ) -> LightProfiles:
     """Everything visible in the cutout centred on (ra, dec), in JPEG pixel coordinates."""
     size, scale = sim.cutouts.size, sim.cutouts.scale
-    wcs = cutout_wcs(ra, dec, size, scale)
+    wcs = tan_wcs(ra, dec, scale, size)
     radius = (size / 2 + _MARGIN_PX) * scale / 3600.0 * np.sqrt(2)
     mem = survey.members
     rows = survey.member_rows(ra, dec, radius)
     field = sky_objects(ra, dec, radius, sim.sky, seed)
-    mx, my = sky_to_image(wcs, mem.ra[rows], mem.dec[rows])
-    fx, fy = sky_to_image(wcs, field.ra, field.dec)
+    mx, my = wcs_pixels(wcs, mem.ra[rows], mem.dec[rows])
+    fx, fy = wcs_pixels(wcs, field.ra, field.dec)
     src = LightProfiles(
         x=np.concatenate([mx, fx]),
         y=np.concatenate([my, fy]),

@@ -38,7 +38,7 @@ def _write_tables(cfg: Config, survey: Survey, plan: CutoutPlan, root: Path) -> 
     cl, mem = survey.clusters, survey.members
     obs_rng = stream(cfg.seed, CATALOGUE, 1)
     catalogs.write_fits(root / "catalog.fits", [catalogs.catalog_table(cl, mem, obs_rng)])
-    catalogs.write_fits(root / "members.fits", [catalogs.members_table(cl, mem)])
+    catalogs.write_fits(root / "members.fits", [catalogs.members_table(mem)])
     catalogs.write_fits(root / "truth.fits", catalogs.truth_hdus(cl, mem))
     catalogs.write_fits(root / "cutouts.fits", [catalogs.cutouts_table(plan, cfg.simulate)])
     _write_position_sidecars(plan, root)

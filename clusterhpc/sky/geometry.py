@@ -34,6 +34,16 @@ def chord_to_angle(chord: np.ndarray | float) -> np.ndarray:
     return 2.0 * np.arcsin(np.clip(np.asarray(chord, dtype=np.float64) / 2.0, 0.0, 1.0))
 
 
+def degrees_to_chord(angle_deg: float | np.ndarray) -> np.ndarray:
+    """Chord length on the unit sphere for an angular distance in degrees (KD-tree radii)."""
+    return angle_to_chord(np.radians(angle_deg))
+
+
+def chord_to_degrees(chord: np.ndarray | float) -> np.ndarray:
+    """Inverse of `degrees_to_chord`; chords beyond the diameter (KD-tree misses: inf) clip."""
+    return np.degrees(chord_to_angle(np.minimum(np.asarray(chord, dtype=np.float64), 2.0)))
+
+
 def separation(ra1: np.ndarray, dec1: np.ndarray, ra2: np.ndarray, dec2: np.ndarray) -> np.ndarray:
     """Angular separation in radians (atan2 form: accurate at all angles), degrees in."""
     a = unit_vectors(ra1, dec1)
@@ -51,3 +61,15 @@ def quantise_degrees(values: np.ndarray) -> np.ndarray:
     Far below any astrometric precision, but it makes files byte-identical across runs even
     where vectorised trigonometry differs in the last bit (seen on this VM under load)."""
     return np.round(values, POSITION_DECIMALS)
+
+
+def offset_positions(
+    ra: np.ndarray, dec: np.ndarray, sep_deg: np.ndarray, pa_deg: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Points `sep_deg` away from (ra, dec) at position angle `pa_deg` (east of north)."""
+    d0, s, pa = np.radians(dec), np.radians(sep_deg), np.radians(pa_deg)
+    sin_dec = np.sin(d0) * np.cos(s) + np.cos(d0) * np.sin(s) * np.cos(pa)
+    dec2 = np.arcsin(np.clip(sin_dec, -1.0, 1.0))
+    dra = np.arctan2(np.sin(pa) * np.sin(s) * np.cos(d0), np.cos(s) - np.sin(d0) * sin_dec)
+    ra2 = (np.asarray(ra) + np.degrees(dra)) % 360.0
+    return quantise_degrees(ra2) % 360.0, quantise_degrees(np.degrees(dec2))

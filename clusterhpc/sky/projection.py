@@ -84,3 +84,8 @@ def tan_wcs(ra0: float, dec0: float, scale_arcsec: float, size: int) -> WCS:
     wcs.wcs.crpix = [size / 2.0 + 0.5, size / 2.0 + 0.5]
     wcs.wcs.cdelt = [-scale_arcsec / 3600.0, -scale_arcsec / 3600.0]
     return wcs
+
+
+def wcs_pixels(wcs: WCS, ra: np.ndarray, dec: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """0-based pixel centres (x right, y down) of (ra, dec) under `wcs` (as from `tan_wcs`)."""
+    return wcs.wcs_world2pix(np.asarray(ra, float), np.asarray(dec, float), 0)

@@ -13,7 +13,8 @@ from clusterhpc.data.packed import PackedSplit
 from clusterhpc.evaluate.metrics import class_scores
 from clusterhpc.evaluate.records import Predictions, Truth
 from clusterhpc.evaluate.report import write_report
-from clusterhpc.evaluate.stage import Scored, evaluate
+from clusterhpc.evaluate.scored import Scored
+from clusterhpc.evaluate.stage import evaluate
 from clusterhpc.prep.pack import pack_shard, plan_shards, write_index
 from tests.evaluate.head_fixtures import FEATURES, SETTINGS, head_entries
 

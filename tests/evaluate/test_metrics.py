@@ -17,7 +17,8 @@ from clusterhpc.evaluate.metrics import (
     wilson,
 )
 from clusterhpc.evaluate.records import Predictions
-from clusterhpc.evaluate.stage import Scored, evaluate
+from clusterhpc.evaluate.scored import Scored
+from clusterhpc.evaluate.stage import evaluate
 from tests.evaluate.test_matching import truth_of
 
 SETTINGS = MatchSettings("optimal", Criterion("iou", 0.5), 0.5)
