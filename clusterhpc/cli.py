@@ -65,6 +65,11 @@ STAGES: tuple[Stage, ...] = (
 # `clusterhpc prep <name> CONFIG`
 PREP_STAGES: tuple[Stage, ...] = (
     Stage(
+        "download",
+        "fetch the JPEG cutouts from SDSS SkyServer (threads, MPI ranks or array tasks; resumable)",
+        "clusterhpc.prep.download_stage:main",
+    ),
+    Stage(
         "boxes",
         "bounding boxes and YOLO labels from redMaPPer members (MPI-parallel)",
         "clusterhpc.prep.boxes_stage:main",

@@ -385,6 +385,35 @@ class DetectConfig:
 
 
 @dataclass
+class DownloadConfig:
+    base_url: str = param(
+        "https://skyserver.sdss.org/dr16/SkyServerWS/ImgCutout/getjpeg",
+        help="SkyServer ImgCutout getjpeg URL (ra, dec, scale, width, height query parameters)",
+    )
+    positions: str = param(
+        "",
+        help="cutout table FILE, RA, DEC[, SCALE, SIZE] (FITS, ECSV or CSV; FILE relative to "
+        "data.root); '' = every cluster plus the empty fields of `prep empty`",
+    )
+    empty: bool = param(True, help="with positions '': also the empty fields (sidecars too)")
+    threads: int = param(8, ge=1, help="concurrent requests per process")
+    rate: float = param(
+        10.0, ge=0, help="requests per second, all processes together (0: unlimited)"
+    )
+    timeout: float = param(60.0, gt=0, help="seconds to wait for the server (connect and read)")
+    retries: int = param(
+        5, ge=0, help="retries after timeouts, resets, 5xx and truncated or wrong images"
+    )
+    backoff: float = param(1.0, ge=0, help="first retry wait in s, doubled each time (+ jitter)")
+    backoff_max: float = param(120.0, ge=0, help="longest wait between retries (and Retry-After)")
+    part: int = param(0, ge=0, help="this process's share of the list: every parts-th, from part")
+    parts: int = param(1, ge=1, help="shares the list is cut into (a Slurm job array's tasks)")
+    manifest: str = param(
+        "", help="manifest CSV; '' = <data.root>/download/manifest[-part-K-of-N].csv"
+    )
+
+
+@dataclass
 class Config:
     seed: int = param(
         42, ge=0, help="random seed of every stage: mock survey, splits, anchors, weights, shuffles"
@@ -393,6 +422,7 @@ class Config:
     run: RunConfig = field(default_factory=RunConfig)
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     prep: PrepConfig = field(default_factory=PrepConfig)
+    download: DownloadConfig = field(default_factory=DownloadConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     simulate: SimulateConfig = field(default_factory=SimulateConfig)

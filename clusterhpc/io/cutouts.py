@@ -42,7 +42,8 @@ def cluster_cutouts(clusters: Clusters, scale: float, size: int) -> Cutouts:
 
 
 def read_cutout_table(path: str | Path, scale: float, size: int) -> Cutouts:
-    """A cutout table (FITS/ECSV): FILE, RA, DEC, optional ID (central cluster), SCALE, SIZE.
+    """A cutout table (FITS, ECSV or CSV; column names in any case): FILE (or NAME, for the
+    file NAME.jpeg), RA, DEC, optional ID (central cluster), SCALE, SIZE.
 
     The one place that knows these column names; missing optional columns take the config
     values (`scale`, `size`) and ID -1.
@@ -51,6 +52,9 @@ def read_cutout_table(path: str | Path, scale: float, size: int) -> Cutouts:
         table = Table.read(path)
     except (OSError, ValueError) as exc:
         raise DataError(f"{path}: cannot read the cutout table ({exc})") from exc
+    table.rename_columns(table.colnames, [name.upper() for name in table.colnames])
+    if "FILE" not in table.colnames and "NAME" in table.colnames:
+        table["FILE"] = [f"{name}.jpeg" for name in table["NAME"]]
     missing = [c for c in ("FILE", "RA", "DEC") if c not in table.colnames]
     if missing:
         raise DataError(f"{path}: missing column(s) {', '.join(missing)} (have {table.colnames})")

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from clusterhpc.io.atomic import atomic_write_text
+
 
 def read_position(image: Path) -> tuple[float, float] | None:
     """(RA, Dec) from the sidecar of `image`, or None when it is missing or malformed."""
@@ -40,3 +42,8 @@ def existing_images(folder: Path) -> tuple[list[str], np.ndarray, np.ndarray, in
         return [], np.zeros(0), np.zeros(0), 0
     found, ra, dec, missing = images_with_positions(sorted(folder.glob("*.jpeg")))
     return [str(p.resolve()) for p in found], ra, dec, len(missing)
+
+
+def write_position(image: Path, ra: float, dec: float) -> None:
+    """Write the sidecar of `image`: RA and Dec (degrees, full precision) on two lines."""
+    atomic_write_text(image.with_suffix(".txt"), f"{ra!r}\n{dec!r}\n")

@@ -19,6 +19,7 @@ import numpy as np
 from clusterhpc.config import Config, ConfigError, SimulateConfig, write_resolved
 from clusterhpc.hpc.mpi import get_comm, split_evenly
 from clusterhpc.io.atomic import atomic_write_text
+from clusterhpc.io.sidecars import write_position
 from clusterhpc.log import get_logger, progress
 from clusterhpc.simulate import catalogs, gallery
 from clusterhpc.simulate.clusters import make_clusters
@@ -49,9 +50,7 @@ def _write_position_sidecars(plan: CutoutPlan, root: Path) -> None:
     """`empty/<name>.txt` next to each empty-field image: RA and Dec (degrees) on two lines,
     as the seed's SDSS downloads have them (what `prep empty` reads)."""
     for index in np.flatnonzero(plan.empty):
-        sidecar = (root / plan.file[index]).with_suffix(".txt")
-        sidecar.parent.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(sidecar, f"{plan.ra[index]!r}\n{plan.dec[index]!r}\n")
+        write_position(root / plan.file[index], plan.ra[index], plan.dec[index])
 
 
 def _recipe(cfg: Config) -> str:

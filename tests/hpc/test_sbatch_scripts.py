@@ -17,6 +17,7 @@ REQUIRED = {
     "preprocess.sbatch": ["CONFIG", "STAGES"],
     "simulate.sbatch": ["CONFIG"],
     "stage_array.sbatch": ["CONFIG", "STAGE", "TASKS_FILE"],
+    "download.sbatch": ["CONFIG"],
 }
 
 
