@@ -90,6 +90,11 @@ PREP_STAGES: tuple[Stage, ...] = (
         "clusterhpc.prep.verify_stage:main",
     ),
     Stage(
+        "match",
+        "cross-match an external catalogue (PSZ2, MCXC, COMPRASS) to redMaPPer on sky and z",
+        "clusterhpc.prep.match_stage:main",
+    ),
+    Stage(
         "anchors",
         "YOLO anchors by k-means (1 - IoU) on the packed training boxes",
         "clusterhpc.prep.anchors_stage:main",

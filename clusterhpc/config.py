@@ -129,6 +129,18 @@ class PackConfig:
 
 
 @dataclass
+class MatchConfig:
+    catalogue: str = param(
+        "", help="external cluster catalogue (FITS/ECSV/CSV; relative to data.root) for prep match"
+    )
+    kind: Literal["psz2", "mcxc", "comprass"] = param(
+        "psz2", help="its layout: Planck PSZ2 union, MCXC or COMPRASS"
+    )
+    radius_arcmin: float = param(3.0, gt=0, help="largest separation of a match")
+    dz: float = param(0.1, ge=0, help="largest |z_ext - z_lambda| / (1 + z_ext) (both known)")
+
+
+@dataclass
 class PrepConfig:
     out: str = param("", help="output directory of the prep stages; '' = <data.root>/prep")
     size: int = param(2048, ge=1, help="cutout side in pixels")
@@ -136,6 +148,7 @@ class PrepConfig:
     boxes: BoxesConfig = field(default_factory=BoxesConfig)
     empty: EmptyConfig = field(default_factory=EmptyConfig)
     pack: PackConfig = field(default_factory=PackConfig)
+    match: MatchConfig = field(default_factory=MatchConfig)
 
 
 @dataclass
