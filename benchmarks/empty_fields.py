@@ -3,7 +3,7 @@
     python benchmarks/empty_fields.py [--footprint MAP.fits] [--n 13000]
 
 Without --footprint the DR8 imaging footprint is rasterised here from the Mangle polygons that
-the `randomsdss` package ships (with `clusterhpc.simulate.mangle`, pixel centres at nside
+the `randomsdss` package ships (with `clusterhpc.sky.mangle`, pixel centres at nside
 2048 as the seed's map); without it, an RA/Dec box of similar area stands in. 26,000
 clusters are drawn uniformly inside. Ends with a RESULT line.
 """
@@ -23,9 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from clusterhpc.errors import DataError
 from clusterhpc.hpc.mpi import Comm
 from clusterhpc.prep.empty_fields import EmptyRules, choose_empty_fields
-from clusterhpc.simulate.footprint import dr8_polygon_file
-from clusterhpc.simulate.mangle import rasterise, read_ply
 from clusterhpc.sky.footprint import Footprint
+from clusterhpc.sky.mangle import dr8_polygon_file, rasterise, read_ply
 
 
 def dr8_mask(nside: int = 2048) -> tuple[np.ndarray, str]:

@@ -65,6 +65,11 @@ STAGES: tuple[Stage, ...] = (
 # `clusterhpc prep <name> CONFIG`
 PREP_STAGES: tuple[Stage, ...] = (
     Stage(
+        "footprint",
+        "footprint.fits from the DR8 Mangle polygons, a .ply polygon file or a HEALPix map",
+        "clusterhpc.prep.footprint_stage:main",
+    ),
+    Stage(
         "download",
         "fetch the JPEG cutouts from SDSS SkyServer (threads, MPI ranks or array tasks; resumable)",
         "clusterhpc.prep.download_stage:main",

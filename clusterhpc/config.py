@@ -141,6 +141,17 @@ class MatchConfig:
 
 
 @dataclass
+class FootprintPrepConfig:
+    source: str = param(
+        "dr8",
+        help="'dr8' (SDSS DR8 Mangle polygons of `randomsdss`), a Mangle .ply file or a HEALPix "
+        "map FITS (relative to data.root)",
+    )
+    nside: int = param(1024, ge=1, le=8192, help="HEALPix nside of the written map (power of 2)")
+    out: str = param("", help="the map written; '' = <data.root>/footprint.fits")
+
+
+@dataclass
 class PrepConfig:
     out: str = param("", help="output directory of the prep stages; '' = <data.root>/prep")
     size: int = param(2048, ge=1, help="cutout side in pixels")
@@ -149,6 +160,7 @@ class PrepConfig:
     empty: EmptyConfig = field(default_factory=EmptyConfig)
     pack: PackConfig = field(default_factory=PackConfig)
     match: MatchConfig = field(default_factory=MatchConfig)
+    footprint: FootprintPrepConfig = field(default_factory=FootprintPrepConfig)
 
 
 @dataclass

@@ -16,9 +16,8 @@ from astropy.io import fits
 
 from clusterhpc.config import FootprintConfig
 from clusterhpc.errors import DataError
-from clusterhpc.io.atomic import atomic_path
-from clusterhpc.simulate import mangle
-from clusterhpc.sky.footprint import Footprint
+from clusterhpc.sky import mangle
+from clusterhpc.sky.footprint import Footprint, write_footprint
 
 
 def footprint_spec(cfg: FootprintConfig) -> str:
@@ -39,21 +38,8 @@ def _rect_pixels(cfg: FootprintConfig) -> np.ndarray:
     return pix[(ra >= cfg.ra[0]) & (ra <= cfg.ra[1])]
 
 
-def dr8_polygon_file() -> Path:
-    """The SDSS DR8 imaging window (Mangle polygons, `.ply`) that `randomsdss` ships as package
-    data, located with its public `randomsdss.polygon_path`."""
-    try:
-        import randomsdss
-    except ImportError as exc:
-        raise DataError(
-            "simulate.footprint.kind = 'dr8' needs the DR8 polygons of the `randomsdss` package "
-            "(pip install randomsdss), or use kind: rect"
-        ) from exc
-    return Path(randomsdss.polygon_path("DR8", "SDSS"))
-
-
 def _dr8_pixels(nside: int) -> np.ndarray:
-    return mangle.rasterise(mangle.read_ply(str(dr8_polygon_file())), nside)
+    return mangle.rasterise(mangle.read_ply(str(mangle.dr8_polygon_file())), nside)
 
 
 def footprint_map(cfg: FootprintConfig) -> np.ndarray:
@@ -84,14 +70,5 @@ def load_or_build(cfg: FootprintConfig, path: Path) -> Footprint:
         if cached == spec:
             return Footprint.read(path)
     nested = footprint_map(cfg)
-    with atomic_path(path) as tmp:
-        hp.write_map(
-            str(tmp),
-            nested,
-            nest=True,
-            coord="C",
-            dtype=np.uint8,
-            overwrite=True,
-            extra_header=[("FPSPEC", spec, "recipe of this footprint")],
-        )
+    write_footprint(path, nested, spec)
     return Footprint(hp.reorder(nested, n2r=True).astype(bool), source=str(path))

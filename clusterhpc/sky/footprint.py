@@ -12,6 +12,7 @@ import healpy as hp
 import numpy as np
 
 from clusterhpc.errors import DataError
+from clusterhpc.io.atomic import atomic_path
 from clusterhpc.sky.geometry import quantise_degrees, vectors_to_radec
 
 
@@ -77,3 +78,17 @@ def _around(centre: np.ndarray, cos_t: np.ndarray, phi: np.ndarray) -> np.ndarra
     e2 = np.cross(centre, e1)
     sin_t = np.sqrt(np.clip(1.0 - cos_t**2, 0.0, None))[:, None]
     return cos_t[:, None] * centre + sin_t * (np.cos(phi)[:, None] * e1 + np.sin(phi)[:, None] * e2)
+
+
+def write_footprint(path: Path, nested: np.ndarray, spec: str) -> None:
+    """Write a NESTED uint8 map (1 = observed) as `footprint.fits`, its recipe in FPSPEC."""
+    with atomic_path(path) as tmp:
+        hp.write_map(
+            str(tmp),
+            nested.astype(np.uint8),
+            nest=True,
+            coord="C",
+            dtype=np.uint8,
+            overwrite=True,
+            extra_header=[("FPSPEC", spec, "recipe of this footprint")],
+        )

@@ -15,10 +15,9 @@ from astropy.io import fits
 from PIL import Image
 
 from clusterhpc.config import ConfigError, load_config
-from clusterhpc.simulate.footprint import dr8_polygon_file
-from clusterhpc.simulate.mangle import rasterise, read_ply
 from clusterhpc.simulate.stage import main as simulate
 from clusterhpc.sky.footprint import Footprint
+from clusterhpc.sky.mangle import dr8_polygon_file, rasterise, read_ply
 from tests.conftest import ROOT, run_mpi
 from tests.simulate.conftest import TINY, tiny_config
 

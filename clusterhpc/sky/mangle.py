@@ -127,3 +127,16 @@ def rasterise(
         poly = np.repeat(poly[edge], 4)
         level *= 2
     return np.unique(np.concatenate(covered)) if covered else np.zeros(0, np.int64)
+
+
+def dr8_polygon_file() -> Path:
+    """The SDSS DR8 imaging window (Mangle polygons, `.ply`) that `randomsdss` ships as package
+    data, located with its public `randomsdss.polygon_path`."""
+    try:
+        import randomsdss
+    except ImportError as exc:
+        raise DataError(
+            "the SDSS DR8 footprint needs the DR8 polygons of the `randomsdss` package "
+            "(pip install randomsdss)"
+        ) from exc
+    return Path(randomsdss.polygon_path("DR8", "SDSS"))
