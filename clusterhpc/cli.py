@@ -75,6 +75,11 @@ PREP_STAGES: tuple[Stage, ...] = (
         "clusterhpc.prep.download_stage:main",
     ),
     Stage(
+        "query",
+        "the photometric catalogue around each cluster from the SkyServer SQL service",
+        "clusterhpc.prep.query_stage:main",
+    ),
+    Stage(
         "boxes",
         "bounding boxes and YOLO labels from redMaPPer members (MPI-parallel)",
         "clusterhpc.prep.boxes_stage:main",

@@ -439,6 +439,30 @@ class DownloadConfig:
 
 
 @dataclass
+class QueryConfig:
+    url: str = param(
+        "https://skyserver.sdss.org/dr16/SkyServerWS/SearchTools/SqlSearch",
+        help="SkyServer SQL search URL (cmd= the query, format=csv)",
+    )
+    table: str = param("PhotoPrimary", help="the table or view queried")
+    columns: list[str] = param(
+        ["objID", "ra", "dec", "type", "modelMag_u", "modelMag_g", "modelMag_r", "modelMag_i",
+         "modelMag_z", "modelMagErr_u", "modelMagErr_g", "modelMagErr_r", "modelMagErr_i",
+         "modelMagErr_z"],
+        help="columns fetched (objID, ra and dec always)",
+    )  # fmt: skip
+    where: str = param("type = 3", help="extra SQL condition ('type = 3': galaxies)")
+    half_size_arcmin: float = param(
+        0.0, ge=0, help="half side of the box around each cluster; 0 = half the cutout"
+    )
+    batch: int = param(20, ge=1, help="clusters per request (one OR of their boxes)")
+    max_rows: int = param(500000, ge=1, help="the service's row cap: a full reply is an error")
+    rate: float = param(1.0, ge=0, help="requests per second, all processes together")
+    threads: int = param(2, ge=1, help="concurrent requests per process")
+    out: str = param("", help="output folder; '' = <data.root>/galaxies")
+
+
+@dataclass
 class Config:
     seed: int = param(
         42, ge=0, help="random seed of every stage: mock survey, splits, anchors, weights, shuffles"
@@ -448,6 +472,7 @@ class Config:
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     prep: PrepConfig = field(default_factory=PrepConfig)
     download: DownloadConfig = field(default_factory=DownloadConfig)
+    query: QueryConfig = field(default_factory=QueryConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     simulate: SimulateConfig = field(default_factory=SimulateConfig)

@@ -80,8 +80,14 @@ class Reply:
 class PoliteClient:
     """GET with the policy's retries and a shared rate; thread-safe (a session per thread)."""
 
-    def __init__(self, policy: RetryPolicy, rate: RequestRate, user_agent: str) -> None:
-        self.policy, self.rate, self.user_agent = policy, rate, user_agent
+    def __init__(
+        self,
+        policy: RetryPolicy,
+        rate: RequestRate,
+        user_agent: str,
+        auth: tuple[str, str] | None = None,
+    ) -> None:
+        self.policy, self.rate, self.user_agent, self.auth = policy, rate, user_agent, auth
         self._local = threading.local()
 
     def _session(self) -> requests.Session:
@@ -92,6 +98,7 @@ class PoliteClient:
             session.mount("http://", adapter)
             session.mount("https://", adapter)
             session.headers["User-Agent"] = self.user_agent
+            session.auth = self.auth
             self._local.session = session
         return session
 

@@ -1,4 +1,6 @@
-"""A real HTTP server on 127.0.0.1 that plays SkyServer's ImgCutout `getjpeg`, with faults.
+"""A real HTTP server on 127.0.0.1 that plays SkyServer's ImgCutout `getjpeg` and SQL search
+(`SqlSearch?cmd=...&format=csv`, answering the box queries of `prep query` from a galaxy table),
+with faults.
 
 Each cutout has a name and a script: the behaviour of its 1st, 2nd, ... request (the last one
 repeats). Behaviours: `ok`; `503` (with Retry-After: 1); `500`; `404`; `slow` (answers after
@@ -10,6 +12,7 @@ Every request is logged with its time and behaviour.
 from __future__ import annotations
 
 import io
+import re
 import socket
 import struct
 import threading
@@ -23,6 +26,8 @@ import numpy as np
 from PIL import Image
 
 SLOW_S = 1.5
+NUMBER = r"([-+0-9.eE]+)"
+BOX_RE = re.compile(rf"ra BETWEEN {NUMBER} AND {NUMBER} AND dec BETWEEN {NUMBER} AND {NUMBER}")
 
 
 def noise_jpeg(seed: int, size: int) -> bytes:
@@ -47,6 +52,7 @@ class Served:
     """What the server saw: per name, the (time, behaviour) of every request."""
 
     requests: dict[str, list[tuple[float, str]]] = field(default_factory=lambda: defaultdict(list))
+    authorization: list[str | None] = field(default_factory=list)  # of the SQL requests
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, name: str) -> int:
@@ -60,7 +66,11 @@ class _Handler(BaseHTTPRequestHandler):
         pass
 
     def do_GET(self) -> None:
-        query = parse_qs(urlparse(self.path).query)
+        url = urlparse(self.path)
+        query = parse_qs(url.query)
+        if url.path.endswith("/SqlSearch"):
+            self._sql(query["cmd"][0])
+            return
         key = (float(query["ra"][0]), float(query["dec"][0]))
         cutout = self.server.cutouts.get(key)
         if cutout is None or int(query["width"][0]) != cutout.size:
@@ -99,6 +109,31 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             raise ValueError(behaviour)
 
+    def _sql(self, cmd: str) -> None:
+        served = self.server.served
+        with served.lock:
+            n = served.count("sql")
+            script = self.server.sql_script
+            behaviour = script[min(n, len(script) - 1)]
+            served.requests["sql"].append((time.monotonic(), behaviour))
+            served.authorization.append(self.headers.get("Authorization"))
+        if behaviour == "html":
+            self._reply(200, b"<html><body>Error: the query timed out</body></html>")
+            return
+        if behaviour != "ok":
+            self._reply(int(behaviour), b"error")
+            return
+        galaxies = self.server.galaxies
+        ra, dec = np.asarray(galaxies["ra"]), np.asarray(galaxies["dec"])
+        inside = np.zeros(len(galaxies), bool)
+        for lo, hi, dlo, dhi in BOX_RE.findall(cmd):
+            inside |= (
+                (ra >= float(lo)) & (ra <= float(hi)) & (dec >= float(dlo)) & (dec <= float(dhi))
+            )
+        out = io.StringIO()
+        galaxies[inside].write(out, format="ascii.csv")
+        self._reply(200, ("#Table1\n" + out.getvalue()).encode(), "text/plain")
+
     def _reply(self, status: int, body: bytes, kind: str = "text/plain", headers=None) -> None:
         try:
             self.send_response(status)
@@ -118,6 +153,7 @@ class _StubServer(ThreadingHTTPServer):
     def __init__(self, cutouts: dict, served: Served, latency_s: float) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.cutouts, self.served, self.latency_s = cutouts, served, latency_s
+        self.galaxies, self.sql_script = None, ["ok"]
 
     def handle_error(self, request, client_address) -> None:
         pass  # writes to connections the faults closed
@@ -125,20 +161,35 @@ class _StubServer(ThreadingHTTPServer):
 
 class SkyServerStub:
     """Start with `with SkyServerStub(cutouts) as stub:`; `stub.url` is the getjpeg URL.
-    `latency_s` delays every reply (a distant server's round trip)."""
+    `latency_s` delays every cutout reply (a distant server's round trip); `galaxies` (a table
+    with objID, ra, dec, ...) answers SQL box queries at `stub.sql_url`, the n-th request
+    behaving as `sql_script[n]` (`ok`, `html`: an error page with status 200, or an HTTP
+    status; the last one repeats)."""
 
-    def __init__(self, cutouts: list[Cutout], latency_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        cutouts: list[Cutout],
+        latency_s: float = 0.0,
+        galaxies=None,
+        sql_script: list[str] | None = None,
+    ) -> None:
         for i, cutout in enumerate(cutouts):
             cutout.body = cutout.body or noise_jpeg(100 + i, cutout.size)
         self.cutouts = {c.name: c for c in cutouts}
         self.served = Served()
         self._server = _StubServer({(c.ra, c.dec): c for c in cutouts}, self.served, latency_s)
+        self._server.galaxies, self._server.sql_script = galaxies, sql_script or ["ok"]
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
     def url(self) -> str:
         host, port = self._server.server_address[:2]
         return f"http://{host}:{port}/SkyServerWS/ImgCutout/getjpeg"
+
+    @property
+    def sql_url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/SkyServerWS/SearchTools/SqlSearch"
 
     def __enter__(self) -> SkyServerStub:
         self._thread.start()
