@@ -96,6 +96,16 @@ def check_settings(sim: SimulateConfig) -> None:
         )
 
 
+def mock_sky(cfg: Config, footprint: Footprint) -> Survey:
+    """The mock universe of `cfg` over `footprint`: its clusters and their members (no files;
+    what `simulate` writes, and what a stand-in SkyServer renders cutouts of)."""
+    sim = cfg.simulate
+    cosmo = Cosmology(sim.h0, sim.om0)
+    rng = stream(cfg.seed, CATALOGUE)
+    clusters = make_clusters(sim.clusters, footprint, cosmo, rng)
+    return Survey.of(clusters, make_members(clusters, sim.clusters, cosmo, rng))
+
+
 def main(cfg: Config) -> int:
     comm = get_comm()
     if not cfg.data.simulated:
@@ -113,10 +123,8 @@ def main(cfg: Config) -> int:
     comm.barrier()
     if not comm.is_root:
         footprint = Footprint.read(root / "footprint.fits")
-    cosmo = Cosmology(sim.h0, sim.om0)
-    rng = stream(cfg.seed, CATALOGUE)
-    clusters = make_clusters(sim.clusters, footprint, cosmo, rng)
-    survey = Survey.of(clusters, make_members(clusters, sim.clusters, cosmo, rng))
+    survey = mock_sky(cfg, footprint)
+    clusters = survey.clusters
     plan = plan_cutouts(sim.cutouts, clusters, footprint, stream(cfg.seed, CUTOUT_PLAN))
     log.info(
         "simulate: %d clusters, %d members over %.0f deg^2, %d cutouts (%.1f s)",

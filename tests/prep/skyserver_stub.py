@@ -73,6 +73,15 @@ class _Handler(BaseHTTPRequestHandler):
             return
         key = (float(query["ra"][0]), float(query["dec"][0]))
         cutout = self.server.cutouts.get(key)
+        if cutout is None and self.server.render is not None:
+            body = self.server.render(*key, float(query["scale"][0]), int(query["width"][0]))
+            with self.server.served.lock:
+                self.server.served.requests["rendered"].append((time.monotonic(), "ok"))
+            if body:
+                self._reply(200, body, "image/jpeg")
+            else:
+                self._reply(400, b"no such cutout")
+            return
         if cutout is None or int(query["width"][0]) != cutout.size:
             self._reply(400, b"unknown position")
             return
@@ -153,7 +162,7 @@ class _StubServer(ThreadingHTTPServer):
     def __init__(self, cutouts: dict, served: Served, latency_s: float) -> None:
         super().__init__(("127.0.0.1", 0), _Handler)
         self.cutouts, self.served, self.latency_s = cutouts, served, latency_s
-        self.galaxies, self.sql_script = None, ["ok"]
+        self.galaxies, self.sql_script, self.render = None, ["ok"], None
 
     def handle_error(self, request, client_address) -> None:
         pass  # writes to connections the faults closed
@@ -164,7 +173,8 @@ class SkyServerStub:
     `latency_s` delays every cutout reply (a distant server's round trip); `galaxies` (a table
     with objID, ra, dec, ...) answers SQL box queries at `stub.sql_url`, the n-th request
     behaving as `sql_script[n]` (`ok`, `html`: an error page with status 200, or an HTTP
-    status; the last one repeats)."""
+    status; the last one repeats). `render(ra, dec, scale, size)` returns the JPEG bytes of
+    positions not among `cutouts` (None: a bad request)."""
 
     def __init__(
         self,
@@ -172,6 +182,7 @@ class SkyServerStub:
         latency_s: float = 0.0,
         galaxies=None,
         sql_script: list[str] | None = None,
+        render=None,
     ) -> None:
         for i, cutout in enumerate(cutouts):
             cutout.body = cutout.body or noise_jpeg(100 + i, cutout.size)
@@ -179,6 +190,7 @@ class SkyServerStub:
         self.served = Served()
         self._server = _StubServer({(c.ra, c.dec): c for c in cutouts}, self.served, latency_s)
         self._server.galaxies, self._server.sql_script = galaxies, sql_script or ["ok"]
+        self._server.render = render
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     @property
