@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from clusterhpc.data.packed import PackedSplit  # noqa: E402
-from clusterhpc.data.pipeline import detection_dataset  # noqa: E402
+from clusterhpc.data.tf_datasets import detection_dataset  # noqa: E402
 from clusterhpc.models.anchors import kmeans_anchors  # noqa: E402
 from clusterhpc.models.yolo import YoloSpec, build_yolo  # noqa: E402
 from clusterhpc.models.yolo_loss import yolo_loss  # noqa: E402

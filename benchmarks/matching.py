@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 
 from scipy.optimize import linear_sum_assignment  # noqa: E402
 
-from clusterhpc.boxes import pairwise_giou  # noqa: E402
+from clusterhpc.box_geometry import pairwise_giou  # noqa: E402
 
 
 def brute_force_assign(quality: np.ndarray) -> tuple[np.ndarray, float]:

@@ -20,7 +20,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from clusterhpc.boxes import pairwise_iou  # noqa: E402
+from clusterhpc.box_geometry import pairwise_iou  # noqa: E402
 from clusterhpc.models.yolo_postprocess import nms  # noqa: E402
 
 

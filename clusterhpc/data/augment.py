@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clusterhpc.boxes import area, clip
+from clusterhpc.box_geometry import area, clip
 
 
 def augment(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clusterhpc.boxes import pairwise_iou
+from clusterhpc.box_geometry import pairwise_iou
 from clusterhpc.evaluate.records import Predictions, Truth
 
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)

@@ -21,7 +21,7 @@ import numpy as np
 from clusterhpc.config import Config
 from clusterhpc.data.classes import split_labels
 from clusterhpc.data.packed import PackedSplit
-from clusterhpc.data.pipeline import letterbox_image
+from clusterhpc.data.tf_datasets import letterbox_image
 from clusterhpc.evaluate import classifier_plots as cplots
 from clusterhpc.evaluate import plots
 from clusterhpc.evaluate.classifier_metrics import (

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from clusterhpc.boxes import pairwise_giou, pairwise_iou, xyxy_to_xywh
+from clusterhpc.box_geometry import pairwise_giou, pairwise_iou, xyxy_to_xywh
 from clusterhpc.sky.geometry import ARCMIN, ARCSEC
 
 

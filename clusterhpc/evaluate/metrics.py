@@ -21,7 +21,7 @@ import numpy as np
 from astropy.stats import binom_conf_interval
 from scipy.special import erf
 
-from clusterhpc.boxes import paired_giou
+from clusterhpc.box_geometry import paired_giou
 from clusterhpc.evaluate.matching import Criterion, ImageMatch, match_count, match_image
 from clusterhpc.evaluate.records import Predictions, Truth
 

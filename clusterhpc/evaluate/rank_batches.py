@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from clusterhpc.data.packed import PackedSplit
-from clusterhpc.data.pipeline import detection_dataset
+from clusterhpc.data.tf_datasets import detection_dataset
 from clusterhpc.hpc.mpi import Comm
 from clusterhpc.log import progress
 

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from clusterhpc.boxes import clip
+from clusterhpc.box_geometry import clip
 from clusterhpc.data.packed import PackedSplit
 from clusterhpc.ragged import offsets_from_counts, take
 

@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from clusterhpc.boxes import clip
+from clusterhpc.box_geometry import clip
 from clusterhpc.data.packed import PackedSplit
 from clusterhpc.evaluate.records import Predictions, Truth
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from clusterhpc.boxes import shape_iou
+from clusterhpc.box_geometry import shape_iou
 from clusterhpc.errors import DataError
 from clusterhpc.io.atomic import atomic_write_text
 

@@ -65,6 +65,6 @@ class Classifier:
 
     def score_images(self, images: list[np.ndarray]) -> Scores:
         """Scores of uint8 images of any size (letterboxed as in training)."""
-        from clusterhpc.data.pipeline import letterbox_image
+        from clusterhpc.data.tf_datasets import letterbox_image
 
         return self.score(np.stack([letterbox_image(im, self.input_size) for im in images]))

@@ -132,7 +132,7 @@ class Detector:
 
     def letterbox(self, image: np.ndarray) -> np.ndarray:
         """uint8 (H, W, 3) -> float (S, S, 3) in [0, 1], as the training pipeline does."""
-        from clusterhpc.data.pipeline import letterbox_image
+        from clusterhpc.data.tf_datasets import letterbox_image
 
         return letterbox_image(image, self.input_size)
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from clusterhpc.boxes import xywh_to_xyxy
+from clusterhpc.box_geometry import xywh_to_xyxy
 from clusterhpc.keras_compat import import_keras
 from clusterhpc.models.yolo import ANCHORS_PER_SCALE, STRIDES, YoloSpec, clip_log_sigma
 

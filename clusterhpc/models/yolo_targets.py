@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clusterhpc.boxes import clip, shape_iou, xyxy_to_xywh
+from clusterhpc.box_geometry import clip, shape_iou, xyxy_to_xywh
 from clusterhpc.models.yolo import ANCHORS_PER_SCALE, STRIDES
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from clusterhpc.boxes import clip
+from clusterhpc.box_geometry import clip
 from clusterhpc.config import Config
 from clusterhpc.data.packed import PackedSplit
 from clusterhpc.errors import DataError

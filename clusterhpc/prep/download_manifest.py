@@ -8,7 +8,7 @@ from pathlib import Path
 from clusterhpc.config import Config
 from clusterhpc.io.atomic import atomic_path
 from clusterhpc.paths import survey_dir, survey_path
-from clusterhpc.skyserver.cutouts import CutoutRequest, Outcome
+from clusterhpc.skyserver.imgcutout import CutoutRequest, Outcome
 
 COLUMNS = ("file", "ra", "dec", "status", "tries", "bytes", "sha256", "http_status", "error")
 

@@ -27,8 +27,8 @@ from clusterhpc.prep.download_manifest import (
     write_manifest,
 )
 from clusterhpc.prep.download_targets import download_requests
-from clusterhpc.skyserver.cutouts import CutoutRequest, Outcome, fetch_cutout, present
 from clusterhpc.skyserver.http import PoliteClient, RequestRate, RetryPolicy
+from clusterhpc.skyserver.imgcutout import CutoutRequest, Outcome, fetch_cutout, present
 from clusterhpc.typed_dict import ConfigError
 
 log = get_logger("prep.download")

@@ -14,7 +14,7 @@ from clusterhpc.errors import DataError
 from clusterhpc.io.cutouts import Cutouts, cluster_cutouts, read_cutout_table
 from clusterhpc.io.redmapper import read_clusters
 from clusterhpc.paths import prep_dir, survey_dir, survey_path
-from clusterhpc.skyserver.cutouts import CutoutRequest
+from clusterhpc.skyserver.imgcutout import CutoutRequest
 
 
 def _requests(cutouts: Cutouts, folder: Path, sidecar: np.ndarray) -> list[CutoutRequest]:

@@ -19,7 +19,7 @@ from astropy.io import fits
 from clusterhpc.config import SimulateConfig
 from clusterhpc.io.atomic import atomic_path
 from clusterhpc.simulate.clusters import SimulatedClusters
-from clusterhpc.simulate.cutouts import CutoutPlan
+from clusterhpc.simulate.cutout_plan import CutoutPlan
 from clusterhpc.simulate.members import BANDS, OBJID_BASE, MemberGalaxies
 
 

@@ -14,7 +14,7 @@ from PIL import Image
 
 from clusterhpc.config import SimulateConfig
 from clusterhpc.io.atomic import atomic_path
-from clusterhpc.simulate.cutouts import CutoutPlan
+from clusterhpc.simulate.cutout_plan import CutoutPlan
 from clusterhpc.simulate.scene import Survey
 from clusterhpc.sky.projection import tan_wcs, wcs_pixels
 

@@ -24,9 +24,9 @@ from clusterhpc.log import get_logger, progress
 from clusterhpc.simulate import catalogs, gallery
 from clusterhpc.simulate.clusters import make_clusters
 from clusterhpc.simulate.cosmology import Cosmology
-from clusterhpc.simulate.cutouts import CutoutPlan, plan_cutouts
-from clusterhpc.simulate.footprint import load_or_build
+from clusterhpc.simulate.cutout_plan import CutoutPlan, plan_cutouts
 from clusterhpc.simulate.members import make_members
+from clusterhpc.simulate.mock_footprint import load_or_build
 from clusterhpc.simulate.scene import Survey, render_rgb, write_jpeg
 from clusterhpc.simulate.streams import CATALOGUE, CUTOUT_PLAN, stream
 from clusterhpc.sky.footprint import Footprint

@@ -7,7 +7,7 @@ from typing import Any
 
 from clusterhpc.config import Config
 from clusterhpc.data.packed import PackedSplit, read_index, split_fingerprint
-from clusterhpc.data.pipeline import detection_dataset
+from clusterhpc.data.tf_datasets import detection_dataset
 from clusterhpc.models import inference_record
 from clusterhpc.paths import packed_dir
 

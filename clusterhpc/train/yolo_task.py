@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from clusterhpc.boxes import clip, xyxy_to_xywh
+from clusterhpc.box_geometry import clip, xyxy_to_xywh
 from clusterhpc.config import Config
 from clusterhpc.data.packed import PackedSplit
 from clusterhpc.keras_compat import import_keras

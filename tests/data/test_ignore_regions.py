@@ -9,9 +9,9 @@ import pytest
 from astropy.table import Table
 from PIL import Image
 
-from clusterhpc.boxes import clip
+from clusterhpc.box_geometry import clip
 from clusterhpc.data.packed import PackedSplit, iterate
-from clusterhpc.data.pipeline import detection_dataset
+from clusterhpc.data.tf_datasets import detection_dataset
 from clusterhpc.errors import DataError
 from clusterhpc.io.shards import Shard, verify_shard
 from clusterhpc.prep.pack import pack_shard, plan_shards

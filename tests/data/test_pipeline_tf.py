@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from clusterhpc.data.packed import PackedSplit, iterate
-from clusterhpc.data.pipeline import detection_dataset
+from clusterhpc.data.tf_datasets import detection_dataset
 from tests.data.fixtures import make_entries, pack
 
 

@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clusterhpc.boxes import area, clip
+from clusterhpc.box_geometry import area, clip
 from clusterhpc.data.augment import augment, moved_weights, translate
 from clusterhpc.data.packed import PackedSplit, iterate
-from clusterhpc.data.pipeline import detection_dataset
+from clusterhpc.data.tf_datasets import detection_dataset
 from tests.data.fixtures import make_entries, pack
 
 

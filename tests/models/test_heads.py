@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clusterhpc.boxes import xyxy_to_xywh
+from clusterhpc.box_geometry import xyxy_to_xywh
 from clusterhpc.models.yolo import LOG_SIGMA_RANGE, YoloSpec, clip_log_sigma
 from clusterhpc.models.yolo_postprocess import postprocess
 from clusterhpc.models.yolo_targets import encode_targets

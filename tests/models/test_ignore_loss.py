@@ -72,7 +72,7 @@ def test_overlap_means_iou_at_least_ignore_iou():
 
 
 def test_training_batches_carry_the_ignore_regions_to_the_loss(tmp_path):
-    from clusterhpc.boxes import clip, xyxy_to_xywh
+    from clusterhpc.box_geometry import clip, xyxy_to_xywh
     from clusterhpc.models.anchors import write_anchors
     from clusterhpc.train.yolo_task import YoloTask
     from tests.data.fixtures import pack

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from clusterhpc.boxes import paired_giou, pairwise_giou, pairwise_iou, xyxy_to_xywh
+from clusterhpc.box_geometry import paired_giou, pairwise_giou, pairwise_iou, xyxy_to_xywh
 from clusterhpc.models.anchors import kmeans_anchors
 from clusterhpc.models.yolo import STRIDES, YoloSpec
 from clusterhpc.models.yolo_postprocess import nms, postprocess

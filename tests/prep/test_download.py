@@ -20,8 +20,8 @@ from astropy.table import Table
 from clusterhpc.cli import main as cli_main
 from clusterhpc.io.cutouts import read_cutout_table
 from clusterhpc.io.sidecars import read_position
-from clusterhpc.skyserver.cutouts import jpeg_problem
 from clusterhpc.skyserver.http import RequestRate
+from clusterhpc.skyserver.imgcutout import jpeg_problem
 from tests.conftest import ROOT, mpirun_command
 from tests.prep.skyserver_stub import SLOW_S, Cutout, SkyServerStub, noise_jpeg
 

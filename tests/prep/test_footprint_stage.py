@@ -11,7 +11,7 @@ from astropy.table import Table
 
 from clusterhpc.cli import main as cli_main
 from clusterhpc.config import FootprintConfig
-from clusterhpc.simulate.footprint import footprint_map
+from clusterhpc.simulate.mock_footprint import footprint_map
 from clusterhpc.sky.footprint import Footprint
 from clusterhpc.sky.geometry import unit_vectors
 from tests.conftest import ROOT

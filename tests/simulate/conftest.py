@@ -10,8 +10,8 @@ import pytest
 from clusterhpc.config import Config, load_config
 from clusterhpc.simulate.clusters import SimulatedClusters, make_clusters
 from clusterhpc.simulate.cosmology import Cosmology
-from clusterhpc.simulate.footprint import build_footprint
 from clusterhpc.simulate.members import MemberGalaxies, make_members
+from clusterhpc.simulate.mock_footprint import build_footprint
 from clusterhpc.simulate.stage import main as simulate
 from clusterhpc.simulate.streams import CATALOGUE, stream
 from clusterhpc.sky.footprint import Footprint

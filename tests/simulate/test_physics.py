@@ -10,7 +10,7 @@ import pytest
 from clusterhpc.config import SkyObjectsConfig
 from clusterhpc.simulate import tables
 from clusterhpc.simulate.cosmology import Cosmology
-from clusterhpc.simulate.cutouts import plan_cutouts
+from clusterhpc.simulate.cutout_plan import plan_cutouts
 from clusterhpc.simulate.field import sky_objects
 from clusterhpc.simulate.members import nfw_projected_cdf
 from clusterhpc.simulate.render import (
