@@ -1,15 +1,7 @@
 """`clusterhpc evaluate CONFIG`: score a trained run on a packed survey.
 
 The score threshold is chosen on validation images and the numbers are reported on test
-images, never tuned on them (`clusterhpc.evaluate.protocol`):
-
-- on the run's own survey (its packed training shards have the fingerprints the run recorded
-  in `inference.json`, wherever the survey is staged): tuned on
-  `valid`, reported on `test`; without a test split, `valid` is cut in two seeded halves
-  (tune on one, report on the other);
-- on another survey, every image of every split counts as test data; the threshold is then
-  `evaluate.score_threshold` when set, else it is chosen on the run's own `valid` split.
-
+images, never tuned on them; `clusterhpc.evaluate.protocol` says which images are which.
 Inference runs MPI-parallel over images; rank 0 matches, writes `metrics.json`, `report.md`
 and `plots/` into `evaluate.out` (or `<run.dir>`).
 """

@@ -14,23 +14,19 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.prep.skyserver_stub import Cutout, SkyServerStub
-from tests.prep.test_download import SIZE, settings, write_positions
+from tests.prep.test_download import SIZE, TINY, settings, write_positions
 from tests.slurm.conftest import wait_for_job
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.usefixtures("slurm")]
 
 
-def submit_array(tmp_path, root, url) -> str:
-    env = {
-        **os.environ,
-        "CONFIG": str(ROOT / "configs" / "tiny.yaml"),
-        "DATA_DIR": str(root),
-        "PYTHON": sys.executable,
-        "PYTHONPATH": str(ROOT),
-    }
-    overrides = [a for a in settings(root, url)[1:] if not a.startswith("data.root=")]
+def submit_download_array(tmp_path, config: str, root, overrides: list[str]) -> str:
+    """sbatch slurm/download.sbatch as a 2-task array over `root`; the array's job ID."""
+    env = {**os.environ, "CONFIG": config, "DATA_DIR": str(root), "PYTHON": sys.executable,
+           "PYTHONPATH": str(ROOT)}  # fmt: skip
+    overrides = [a for a in overrides if not a.startswith("data.root=")]
     proc = subprocess.run(
-        ["sbatch", "--parsable", "--array=0-1", "--time=5", f"--output={tmp_path}/slurm-%A_%a.out",
+        ["sbatch", "--parsable", "--array=0-1", "--time=10", f"--output={tmp_path}/dl-%A_%a.out",
          str(ROOT / "slurm" / "download.sbatch"), *overrides],
         capture_output=True, text=True, check=True, cwd=tmp_path, env=env,
     )  # fmt: skip
@@ -60,8 +56,8 @@ def test_download_array_splits_the_list_and_a_resubmission_fetches_nothing(tmp_p
     items = [Cutout(f"a{i}", 40.0 + i, -20.0, SIZE, ["ok"]) for i in range(6)]
     write_positions(root, items)
     with SkyServerStub(items) as stub:
-        job = submit_array(tmp_path, root, stub.url)
-        logs = "".join(p.read_text() for p in tmp_path.glob("slurm-*.out"))
+        job = submit_download_array(tmp_path, TINY, root, settings(root, stub.url)[1:])
+        logs = "".join(p.read_text() for p in tmp_path.glob("dl-*.out"))
         assert task_states(job) == ["COMPLETED", "COMPLETED"], logs[-3000:]
         assert all(stub.served.count(c.name) == 1 for c in items)
         shares = []
@@ -70,6 +66,6 @@ def test_download_array_splits_the_list_and_a_resubmission_fetches_nothing(tmp_p
             with path.open(newline="") as handle:
                 shares.append([row["file"] for row in csv.DictReader(handle)])
         assert shares == [["a0.jpeg", "a2.jpeg", "a4.jpeg"], ["a1.jpeg", "a3.jpeg", "a5.jpeg"]]
-        again = submit_array(tmp_path, root, stub.url)
+        again = submit_download_array(tmp_path, TINY, root, settings(root, stub.url)[1:])
         assert task_states(again) == ["COMPLETED", "COMPLETED"]
         assert all(stub.served.count(c.name) == 1 for c in items)  # nothing fetched again

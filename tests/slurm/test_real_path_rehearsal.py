@@ -9,10 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -23,7 +20,7 @@ from clusterhpc.config import load_config
 from clusterhpc.sky.footprint import Footprint
 from tests.conftest import ROOT
 from tests.mock_skyserver import mock_skyserver
-from tests.slurm.test_download_array import task_states
+from tests.slurm.test_download_array import submit_download_array, task_states
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.usefixtures("slurm")]
 TINY = str(ROOT / "configs" / "tiny.yaml")
@@ -45,17 +42,6 @@ def settings(root, run, sky, stub) -> list[str]:
     ]  # fmt: skip
 
 
-def submit_download(tmp_path, root, args: list[str]) -> str:
-    env = {**os.environ, "CONFIG": SDSS, "DATA_DIR": str(root), "PYTHON": sys.executable,
-           "PYTHONPATH": str(ROOT)}  # fmt: skip
-    proc = subprocess.run(
-        ["sbatch", "--parsable", "--array=0-1", "--time=10", f"--output={tmp_path}/dl-%A_%a.out",
-         str(ROOT / "slurm" / "download.sbatch"), *args],
-        capture_output=True, text=True, check=True, cwd=tmp_path, env=env,
-    )  # fmt: skip
-    return proc.stdout.strip().split(";")[0]
-
-
 @pytest.mark.timeout(900)
 def test_public_catalogues_to_a_trained_detector_against_a_local_skyserver(tmp_path):
     sky, root, run = tmp_path / "sky", tmp_path / "sdss", tmp_path / "run"
@@ -69,7 +55,7 @@ def test_public_catalogues_to_a_trained_detector_against_a_local_skyserver(tmp_p
         args = settings(root, run, sky, stub)
         for stage in ("footprint", "empty"):
             assert cli_main(["prep", stage, SDSS, *args]) == 0, stage
-        job = submit_download(tmp_path, root, [a for a in args if not a.startswith("data.root=")])
+        job = submit_download_array(tmp_path, SDSS, root, args)
         states = task_states(job, timeout=600)
         logs = [*tmp_path.glob("dl-*.out"), *(root / "logs").glob("download-*.log")]
         assert states == ["COMPLETED", "COMPLETED"], "".join(p.read_text() for p in logs)[-4000:]
