@@ -13,7 +13,7 @@ from clusterhpc.pipeline import STAGES, is_done
 from clusterhpc.prep.verify_stage import main as verify
 from tests.conftest import ROOT, run_mpi
 
-pytestmark = [pytest.mark.slow, pytest.mark.mpi, pytest.mark.horovod, pytest.mark.trained]
+pytestmark = [pytest.mark.slow, pytest.mark.mpi, pytest.mark.horovod]
 
 
 def test_run_pipeline_on_two_ranks_then_skip_everything(tmp_path):

@@ -280,7 +280,6 @@ def trained(tmp_path_factory) -> tuple[Path, Path]:
     return survey, run
 
 
-@pytest.mark.trained
 def test_rank_1_failing_in_evaluate_inference(tmp_path, trained):
     """Rank 1 raises on its first batch of detections while rank 0 detects and then waits in
     the gather; no metrics, report or threshold are written."""
