@@ -68,8 +68,13 @@ class ExternalClusters:
 def _column(table: Table, path: Path, names: tuple[str, ...], required: bool) -> np.ndarray | None:
     for name in names:
         if name in table.colnames:
-            values = np.asarray(table[name])
-            return values
+            column = table[name]
+            if getattr(column, "mask", None) is not None and np.any(column.mask):
+                kind = np.asarray(column).dtype.kind
+                return np.ma.filled(column, np.nan if kind in "iuf" else "").astype(
+                    np.float64 if kind in "iuf" else str
+                )
+            return np.asarray(column)
     if required:
         raise DataError(
             f"{path}: no column {' or '.join(names)} (found: {', '.join(table.colnames)})"

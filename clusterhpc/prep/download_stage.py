@@ -21,8 +21,9 @@ from clusterhpc.hpc.mpi import get_comm
 from clusterhpc.log import get_logger, progress
 from clusterhpc.paths import survey_dir
 from clusterhpc.prep.download_manifest import (
-    known_hashes,
+    Recorded,
     manifest_path,
+    recorded_files,
     relative,
     write_manifest,
 )
@@ -35,12 +36,19 @@ log = get_logger("prep.download")
 
 
 def fetch_all(
-    requests: list[CutoutRequest], client: PoliteClient, url: str, threads: int, hashes: dict
+    requests: list[CutoutRequest],
+    client: PoliteClient,
+    url: str,
+    threads: int,
+    recorded: dict[str, Recorded],
 ) -> list[Outcome]:
-    """Each cutout kept when already whole, else downloaded; outcomes in the input order."""
+    """Each cutout kept when already whole, else downloaded; outcomes in the input order. A
+    file the manifest records for another position, scale or size is fetched anew."""
 
     def one(request: CutoutRequest) -> Outcome:
-        kept = present(request, hashes.get(str(request.path), ""))
+        known = recorded.get(str(request.path))
+        stale = known is not None and not known.asked_for(request)
+        kept = None if stale else present(request, known.sha256 if known else "")
         return kept if kept is not None else fetch_cutout(client, url, request)
 
     with ThreadPoolExecutor(max_workers=threads) as pool:
@@ -63,11 +71,11 @@ def main(cfg: Config) -> int:
     share = everything[opts.part :: opts.parts]
     mine = share[comm.rank :: comm.size]
     root, manifest = survey_dir(cfg), manifest_path(cfg)
-    hashes = {str(root / f): h for f, h in known_hashes(manifest).items()}
+    recorded = {str(root / f): r for f, r in recorded_files(manifest).items()}
     policy = RetryPolicy(opts.retries, opts.backoff, opts.backoff_max, opts.timeout)
     rate = RequestRate(opts.rate / (opts.parts * comm.size) if opts.rate > 0 else 0.0)
     client = PoliteClient(policy, rate, f"clusterhpc/{__version__} (prep download)")
-    outcomes = fetch_all(mine, client, opts.base_url, opts.threads, hashes)
+    outcomes = fetch_all(mine, client, opts.base_url, opts.threads, recorded)
     gathered = comm.gather(outcomes)
     failed: list[str] = []
     if comm.is_root:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from pathlib import Path
 
 import numpy as np
@@ -51,7 +52,19 @@ def empty_field_cutouts(path: Path, scale: float, size: int) -> Cutouts:
 
 
 def download_requests(cfg: Config) -> list[CutoutRequest]:
-    """Every cutout of the configured list, in a fixed order (the same on every process)."""
+    """Every cutout of the configured list, in a fixed order (the same on every process);
+    two rows for one file are an error."""
+    found = _listed(cfg)
+    counts = Counter(str(r.path) for r in found)
+    if len(counts) != len(found):
+        twice = sorted(p for p, n in counts.items() if n > 1)
+        raise DataError(
+            f"the download list names {len(twice)} file(s) twice: {', '.join(twice[:5])}"
+        )
+    return found
+
+
+def _listed(cfg: Config) -> list[CutoutRequest]:
     prep, opts = cfg.prep, cfg.download
     if opts.positions:
         table = read_cutout_table(survey_path(cfg, opts.positions), prep.scale, prep.size)

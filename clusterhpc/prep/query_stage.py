@@ -125,7 +125,9 @@ def main(cfg: Config) -> int:
             log.error("%d of %d batches failed (a rerun retries only these): %s",
                       len(failed), len(batches), "; ".join(failed[:10]))  # fmt: skip
         else:
-            merged = vstack([Table.read(b.path) for b in batches]) if batches else Table()
+            tables = [Table.read(b.path) for b in batches]
+            filled = [t for t in tables if len(t)]
+            merged = vstack(filled) if filled else tables[0] if tables else Table()
             out = batches[0].path.parent / "galaxies.fits" if batches else None
             if out is not None:
                 with atomic_path(out) as tmp:

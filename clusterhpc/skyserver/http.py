@@ -1,8 +1,10 @@
 """A polite HTTP client: urllib3's retries inside a requests session, a shared request rate.
 
 Transport trouble (connect errors, resets, read timeouts) and 5xx replies are retried by
-urllib3's `Retry` (exponential backoff with jitter, honouring Retry-After up to
-`backoff_max`); 4xx replies are returned at once. One session per thread.
+urllib3's `Retry`, up to `retries` times: the first retry at once, then after 2, 4, ... times
+`backoff` plus up to `backoff` of jitter, or after the reply's Retry-After (at most
+`backoff_max`). 4xx replies are returned at once. The request rate paces each `get`; the
+retries inside it are paced by their backoff. One session per thread.
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ RETRIED_STATUS = (500, 502, 503, 504)
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often and how patiently to ask: `retries` after the first try, waits growing from
-    `backoff` seconds (doubling, plus up to `backoff` of jitter), at most `backoff_max`."""
+    """How often and how patiently to ask: `retries` after the first try (urllib3's for
+    transport errors and 5xx; the caller's own, with `wait_before`, for bad bodies), waits
+    doubling from `backoff` seconds plus up to `backoff` of jitter, at most `backoff_max`."""
 
     retries: int = 5
     backoff: float = 1.0
@@ -111,7 +114,9 @@ class PoliteClient:
                 url, params=params, timeout=self.policy.timeout, stream=True
             )
         except requests.RequestException as exc:
-            return Reply(0, b"", self.policy.retries + 1, f"{type(exc).__name__}: {_reason(exc)}")
+            retried = isinstance(exc, (requests.ConnectionError, requests.Timeout))
+            tries = self.policy.retries + 1 if retried else 1
+            return Reply(0, b"", tries, f"{type(exc).__name__}: {_reason(exc)}")
         history = response.raw.retries.history if response.raw.retries is not None else ()
         tries = len(history) + 1
         try:

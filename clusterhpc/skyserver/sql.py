@@ -1,10 +1,11 @@
 """SkyServer SQL search: box queries around clusters, and the CSV replies read back.
 
-A box is a range of RA and Dec (degrees). Around a cluster at declination δ the RA range is
-widened by 1/cos δ, so that the box is `2 * half` wide on the sky; a box across RA 0/360 is
-two ranges, and one reaching a pole covers every RA. One request asks for the OR of the boxes
-of a batch of clusters; the rows come back as a table (SkyServer's `format=csv`: a `#Table1`
-line, a header, the rows) and are assigned to each cluster whose box holds them.
+A box is a range of RA and Dec (degrees). Around a cluster the RA range is widened by 1/cos δ
+at the box edge farther from the equator, so the box is at least `2 * half` wide at every
+declination it spans; a box across RA 0/360 is two ranges, and one reaching a pole covers
+every RA. One request asks for the OR of the boxes of a batch of clusters; the rows come back
+as a table (SkyServer's `format=csv`: a `#Table1` line, a header, the rows) and are assigned
+to each cluster whose box holds them.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ def parse_csv_reply(text: str, source: str) -> Table:
         raise DataError(f"{source}: not a SkyServer CSV table: {first}")
     if len(lines) < 3:
         names = lines[1].split(",") if len(lines) > 1 else ["objID", "ra", "dec"]
-        return Table(names=names, dtype=[np.float64] * len(names))
+        return Table(names=names, dtype=[np.int64 if n == "objID" else np.float64 for n in names])
     return Table.read(lines[1:], format="ascii.csv")
 
 
@@ -85,4 +86,5 @@ def assign_to_clusters(rows: Table, ids: np.ndarray, boxes: list[list[Box]]) -> 
         part = rows[inside]
         part.add_column(np.full(len(part), int(cluster), np.int64), name="CLUSTER_ID", index=0)
         parts.append(part)
-    return vstack(parts) if parts else rows[:0]
+    filled = [part for part in parts if len(part)]
+    return vstack(filled) if filled else parts[0] if parts else rows[:0]

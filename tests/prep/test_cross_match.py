@@ -98,6 +98,14 @@ def test_mcxc_and_comprass_layouts(tmp_path):
     assert cross_match(comprass, redmapper(), 3.0, 0.1).redmapper.tolist() == [1]
 
 
+def test_blank_values_in_a_text_table_are_unknown(tmp_path):
+    path = tmp_path / "psz2.csv"
+    path.write_text("NAME,RA,DEC,REDSHIFT,MSZ\nA,0.01,0.0,,3.0\nB,10.2,80.0,0.30,\n")
+    ext = read_external(path, "psz2")
+    assert np.isnan(ext.z[0]) and np.isnan(ext.mass[1]) and ext.z[1] == 0.30
+    assert cross_match(ext, redmapper(), 3.0, 0.001).redmapper.tolist() == [0, 1]
+
+
 def test_missing_column_and_wrong_dtype_name_the_file_and_column(tmp_path):
     path = write_psz2(tmp_path / "nodec.fits", drop="DEC")
     with pytest.raises(DataError, match=r"nodec\.fits: no column DEC"):

@@ -212,10 +212,34 @@ def test_parts_split_the_list_for_a_job_array(tmp_path):
     write_positions(root, items)
     with SkyServerStub(items) as stub:
         for part in (0, 1):
-            extra = (f"download.part={part}", "download.parts=2")
+            extra = (f"download.part={part}", "download.parts=2", "download.manifest=list.csv")
             assert cli_main(["prep", "download", *settings(root, stub.url, *extra)]) == 0
-    shares = [read_manifest(root / "download" / f"manifest-part-{k}-of-2.csv") for k in (0, 1)]
+    shares = [read_manifest(root / f"list-part-{k}-of-2.csv") for k in (0, 1)]
     assert list(shares[0]) == ["p0", "p2", "p4"] and list(shares[1]) == ["p1", "p3"]
+
+
+def test_a_file_recorded_for_another_position_is_fetched_anew(tmp_path):
+    root = tmp_path / "survey"
+    before, after = (
+        Cutout("moved", 10.0, 1.0, SIZE, ["ok"]),
+        Cutout("moved", 10.5, 1.0, SIZE, ["ok"]),
+    )
+    after.body = noise_jpeg(7, SIZE)
+    for item in (before, after):
+        write_positions(root, [item])
+        with SkyServerStub([item]) as stub:
+            assert cli_main(["prep", "download", *settings(root, stub.url)]) == 0
+            assert stub.served.count("moved") == 1
+    assert (root / "moved.jpeg").read_bytes() == after.body
+
+
+def test_a_list_naming_a_file_twice_is_refused(tmp_path, capfd):
+    root = tmp_path / "survey"
+    write_positions(
+        root, [Cutout("twin", 1.0, 1.0, SIZE, ["ok"]), Cutout("twin", 2.0, 1.0, SIZE, ["ok"])]
+    )
+    assert cli_main(["prep", "download", *settings(root, "http://127.0.0.1:9/x")]) == 2
+    assert "twice" in capfd.readouterr().err
 
 
 def test_part_outside_parts_is_a_config_error(tmp_path):

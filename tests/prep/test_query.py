@@ -91,5 +91,20 @@ def test_an_error_page_fails_the_batch_and_names_it(tmp_path, capfd):
     assert not (root / "galaxies" / "galaxies.fits").exists()
 
 
-def test_csv_reply_with_no_rows_is_an_empty_table():
-    assert len(parse_csv_reply("#Table1\nobjID,ra,dec\n", "x")) == 0
+def test_csv_reply_with_no_rows_is_an_empty_table_of_integer_ids():
+    empty = parse_csv_reply("#Table1\nobjID,ra,dec\n", "x")
+    assert len(empty) == 0 and empty["objID"].dtype.kind == "i"
+
+
+def test_a_batch_with_no_galaxies_keeps_the_others_ids_exact(tmp_path):
+    root = tmp_path / "survey"
+    root.mkdir()
+    Table({"ID": [1, 2], "RA": [100.0, 300.0], "DEC": [10.0, -40.0], "Z_LAMBDA": [0.2, 0.3],
+           "LAMBDA": [30.0, 40.0]}).write(root / "catalog.fits")  # fmt: skip
+    big = 1237645943978000001
+    galaxies = Table({"objID": [big], "ra": [100.01], "dec": [10.0], "type": [3],
+                      "modelMag_i": [19.0]})  # fmt: skip
+    with SkyServerStub([], galaxies=galaxies) as stub:
+        assert run(root, stub.sql_url, "query.batch=1") == 0
+    table = Table.read(root / "galaxies" / "galaxies.fits")
+    assert table["objID"].dtype.kind == "i" and list(table["objID"]) == [big]

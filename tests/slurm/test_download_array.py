@@ -57,8 +57,9 @@ def test_download_array_splits_the_list_and_a_resubmission_fetches_nothing(tmp_p
     write_positions(root, items)
     with SkyServerStub(items) as stub:
         job = submit_download_array(tmp_path, TINY, root, settings(root, stub.url)[1:])
+        states = task_states(job)
         logs = "".join(p.read_text() for p in tmp_path.glob("dl-*.out"))
-        assert task_states(job) == ["COMPLETED", "COMPLETED"], logs[-3000:]
+        assert states == ["COMPLETED", "COMPLETED"], logs[-3000:]
         assert all(stub.served.count(c.name) == 1 for c in items)
         shares = []
         for part in (0, 1):
