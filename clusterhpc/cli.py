@@ -95,6 +95,11 @@ PREP_STAGES: tuple[Stage, ...] = (
         "clusterhpc.prep.pack_stage:main",
     ),
     Stage(
+        "sets",
+        "member sets of every cluster (and aperture non-members) into HDF5 shards, split by sky",
+        "clusterhpc.prep.sets_stage:main",
+    ),
+    Stage(
         "verify",
         "check every packed shard (checksums, counts, images)",
         "clusterhpc.prep.verify_stage:main",

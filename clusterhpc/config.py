@@ -152,6 +152,35 @@ class FootprintPrepConfig:
 
 
 @dataclass
+class SetsPrepConfig:
+    aperture_r_lambda: float = param(
+        1.0, gt=0, help="member-set aperture radius in units of R_lambda (non-members within it)"
+    )
+    galaxies: str = param(
+        "",
+        help="galaxies around each cluster in the `prep query` layout (CLUSTER_ID, objID, ra, "
+        "dec, modelMag_*, ...; relative to data.root); '' = <query.out>/galaxies.fits if present",
+    )
+    split: list[float] = param(
+        [0.6, 0.2, 0.2], ge=0, le=1, help="train, valid, test fractions, by whole sky groups"
+    )
+    negatives: float = param(
+        0.0,
+        ge=0,
+        help="set detection: sets made only of non-members, per cluster (0: none, 1: one each)",
+    )
+    contamination: float = param(
+        0.0, ge=0, lt=1, help="largest fraction of a member set replaced by aperture non-members"
+    )
+    min_members: int = param(3, ge=1, help="sets with fewer galaxies are left out (and counted)")
+    max_members: int = param(
+        0, ge=0, help="keep the brightest this many galaxies of a set (0: all)"
+    )
+    shard_size: int = param(4096, ge=1, help="sets per HDF5 shard")
+    out: str = param("", help="member-set shards; '' = <data.root>/sets")
+
+
+@dataclass
 class PrepConfig:
     out: str = param("", help="output directory of the prep stages; '' = <data.root>/prep")
     size: int = param(2048, ge=1, help="cutout side in pixels")
@@ -161,6 +190,7 @@ class PrepConfig:
     pack: PackConfig = field(default_factory=PackConfig)
     match: MatchConfig = field(default_factory=MatchConfig)
     footprint: FootprintPrepConfig = field(default_factory=FootprintPrepConfig)
+    sets: SetsPrepConfig = field(default_factory=SetsPrepConfig)
 
 
 @dataclass
@@ -175,9 +205,48 @@ class CnnConfig:
 
 
 @dataclass
+class SetModelConfig:
+    targets: list[Literal["z", "lnlam", "lnmass", "centre", "detect"]] = param(
+        ["z"],
+        help="per-set targets: z, ln lambda, ln mass, centre (each with a sigma) and/or "
+        "detect (member set or not)",
+    )
+    features: list[Literal["unit", "offset", "mag", "colour", "mag_err", "photoz"]] = param(
+        ["offset", "mag", "colour", "mag_err", "photoz"],
+        help="per-member inputs: unit vectors, offsets from the set's centre, ugriz "
+        "magnitudes, colours, magnitude errors, photo-z (ZRED)",
+    )
+    use_p: bool = param(
+        False, help="also feed P and P_FREE (lambda = sum P: leaks a richness target)"
+    )
+    hidden: int = param(64, ge=1, help="width of the per-member and output networks")
+    depth: int = param(2, ge=1, help="layers of each network")
+    k: int = param(1, ge=1, le=3, help="janossy / pi_sgd: the size k of the ordered tuples")
+    subsets: int = param(128, ge=1, help="pi_sgd: random ordered k-subsets per set per step")
+    inference_subsets: int = param(
+        1024, ge=1, help="pi_sgd: subsets averaged inside rho at inference"
+    )
+    heads: int = param(4, ge=1, help="attention: heads of each attention block")
+    max_members: int = param(64, ge=1, help="members per set fed to the network (brightest)")
+    rotate: bool = param(True, help="random rotations on the sphere of every set when training")
+
+
+@dataclass
 class ModelConfig:
-    kind: Literal["yolo", "cnn"] = param(
-        "yolo", help="model family: YOLO detector, or CNN classifier of whole cutouts"
+    kind: Literal["yolo", "cnn", "sets", "mlp"] = param(
+        "yolo",
+        help="model family: YOLO detector, CNN classifier of whole cutouts, set network or "
+        "MLP on member catalogues",
+    )
+    pooling: Literal["janossy", "pi_sgd", "deepsets_sum", "deepsets_mean", "attention"] = param(
+        "deepsets_mean",
+        help="sets: exact k-ary Janossy, pi-SGD k-subset Janossy, Deep Sets sum/mean, or "
+        "set attention",
+    )
+    mlp_input: Literal["summary", "padded"] = param(
+        "summary",
+        help="mlp: moments of each feature and the member count, or the padded members "
+        "sorted by brightness",
     )
     backbone: Literal["darknet53", "tiny"] = param(
         "darknet53", help="YOLO backbone: Darknet-53 or a shallow variant for CPUs"
@@ -210,6 +279,7 @@ class ModelConfig:
         0.99, gt=0, lt=1, help="batch-norm moving-average momentum (0.9 for runs of few steps)"
     )
     cnn: CnnConfig = field(default_factory=CnnConfig)
+    sets: SetModelConfig = field(default_factory=SetModelConfig)
 
 
 @dataclass
@@ -277,6 +347,17 @@ class ClustersConfig:
     schechter_alpha: float = param(-1.0, help="faint-end slope of the member luminosity function")
     colour_scatter: float = param(0.05, ge=0, help="red-sequence colour scatter in mag")
     spec_fraction: float = param(0.1, ge=0, le=1, help="members with a spectroscopic redshift")
+    bcg_spec_mag: float = param(
+        19.0, help="BCGs brighter than this observed i can have a spectroscopic redshift"
+    )
+    bcg_spec_fraction: float = param(
+        0.8, ge=0, le=1, help="chance that a BCG brighter than bcg_spec_mag has Z_SPEC"
+    )
+    mass_pivot_log10: float = param(
+        14.344, help="log10 M/(Msun/h) at lambda = 40 of the mass-richness relation"
+    )
+    mass_slope: float = param(1.33, help="slope of M ~ lambda^slope (Simet et al. 2017)")
+    mass_scatter: float = param(0.25, ge=0, help="scatter of ln M at fixed lambda")
 
 
 @dataclass
@@ -314,6 +395,19 @@ class ImagingConfig:
 
 
 @dataclass
+class GalaxiesConfig:
+    write: bool = param(
+        False, help="also write <data.root>/galaxies/galaxies.fits (the `prep query` layout)"
+    )
+    radius_r_lambda: float = param(
+        1.5, gt=0, help="galaxies within this many R_lambda of each cluster centre"
+    )
+    mag_margin: float = param(
+        0.5, help="galaxies brighter in i than m*(z) + 1.75 (0.2 L*) + this margin"
+    )
+
+
+@dataclass
 class SimulateConfig:
     images: bool = param(True, help="render cutout JPEGs (false: catalogues only)")
     gallery: int = param(0, ge=0, help="write this many annotated PNGs to <data.root>/gallery")
@@ -324,6 +418,7 @@ class SimulateConfig:
     sky: SkyObjectsConfig = field(default_factory=SkyObjectsConfig)
     cutouts: CutoutsConfig = field(default_factory=CutoutsConfig)
     imaging: ImagingConfig = field(default_factory=ImagingConfig)
+    galaxies: GalaxiesConfig = field(default_factory=GalaxiesConfig)
 
 
 @dataclass

@@ -33,8 +33,34 @@ def _increasing(key: str, values: Sequence[float], at_least: int = 2) -> Iterato
         yield f"{key} = {list(values)}: expected strictly increasing values"
 
 
+def _sets_model(cfg: Config) -> Iterator[str]:
+    """The catalogue models: their targets, tuples and the sets they read."""
+    m, sets = cfg.model, cfg.model.sets
+    if not sets.targets or len(set(sets.targets)) < len(sets.targets):
+        yield f"model.sets.targets = {sets.targets}: expected one or more distinct targets"
+    if not sets.features and not sets.use_p:
+        yield "model.sets.features = []: expected at least one feature group"
+    if "detect" in sets.targets and cfg.prep.sets.negatives <= 0:
+        yield (
+            "model.sets.targets has detect but prep.sets.negatives = 0: set detection needs "
+            "non-member sets (and prep.sets.galaxies or a simulated survey with "
+            "simulate.galaxies.write true)"
+        )
+    if m.kind == "sets" and m.pooling == "janossy" and sets.max_members**sets.k > 2**20:
+        yield (
+            f"model.pooling = janossy with model.sets.k = {sets.k} and max_members = "
+            f"{sets.max_members}: {sets.max_members}^{sets.k} tuples per set; use pi_sgd"
+        )
+    problem = fraction_problem(cfg.prep.sets.split)
+    if problem:
+        yield f"prep.sets.split = {cfg.prep.sets.split}: {problem}"
+
+
 def _model(cfg: Config) -> Iterator[str]:
     m = cfg.model
+    if m.kind in ("sets", "mlp"):
+        yield from _sets_model(cfg)
+        return
     stride = CNN_STRIDE if m.kind == "cnn" else max(STRIDES)
     if m.input_size % stride:
         yield f"model.input_size = {m.input_size}: expected a multiple of {stride}"
@@ -45,6 +71,8 @@ def _model(cfg: Config) -> Iterator[str]:
 
 
 def _prep(cfg: Config) -> Iterator[str]:
+    if cfg.model.kind in ("sets", "mlp"):  # prep sets only: checked with the model
+        return
     split = cfg.prep.boxes.split
     problem = fraction_problem(split)
     if problem:

@@ -25,6 +25,11 @@ def packed_dir(cfg: Config) -> Path:
     return survey_dir(cfg) / "packed"
 
 
+def sets_dir(cfg: Config) -> Path:
+    """Member-set shards of `prep sets`."""
+    return Path(cfg.prep.sets.out) if cfg.prep.sets.out else survey_dir(cfg) / "sets"
+
+
 def anchors_path(cfg: Config) -> Path:
     return Path(cfg.model.anchors) if cfg.model.anchors else prep_dir(cfg) / "anchors.txt"
 

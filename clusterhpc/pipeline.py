@@ -1,9 +1,11 @@
 """`clusterhpc run CONFIG`: the whole pipeline with one config, resumable stage by stage.
 
 simulate -> prep boxes -> prep empty -> prep pack -> prep anchors -> train -> evaluate ->
-detect (on the test cutouts, into `<run.dir>/detections.fits`). After a stage finishes,
-rank 0 stamps it with a fingerprint of the config values it depends on and of its input
-files by content (`stage_inputs`: images, prep tables, packed shards, weights), in
+detect (on the test cutouts, into `<run.dir>/detections.fits`); the catalogue models
+(`model.kind` sets or mlp) run simulate -> prep sets -> train -> evaluate -> detect (per-set
+predictions of the test split), and the image stages only where a family needs them. After a
+stage finishes, rank 0 stamps it with a fingerprint of the config values it depends on and of
+its input files by content (`stage_inputs`: images, prep tables, shards, weights), in
 `.stages/<name>.json` of the survey or run directory; a rerun skips stamped stages whose
 inputs did not change and whose outputs still check out, and reruns the rest (each stage
 resumes on its own: cutouts already rendered, shards already packed, the latest checkpoint).
@@ -29,7 +31,7 @@ from clusterhpc.hpc.failure import stage_failures_end_the_launch
 from clusterhpc.hpc.mpi import get_comm
 from clusterhpc.io.atomic import atomic_write_text
 from clusterhpc.log import get_logger
-from clusterhpc.paths import anchors_path, packed_dir, prep_dir, run_dir, survey_dir
+from clusterhpc.paths import anchors_path, packed_dir, prep_dir, run_dir, sets_dir, survey_dir
 from clusterhpc.stage_function import stage_function
 from clusterhpc.stage_inputs import inputs_digest
 
@@ -43,6 +45,7 @@ class PipelineStage:
     scope: str  # "data" (stamped in data.root) or "run" (stamped in run.dir)
     depends_on: tuple[str, ...]  # config sections (dotted) whose values the outputs depend on
     outputs_ok: Callable[[Config], bool]
+    kinds: tuple[str, ...] = ("yolo", "cnn", "sets", "mlp")  # model.kind values that need it
 
 
 def _exists(*names: str, scope: str = "data") -> Callable[[Config], bool]:
@@ -76,12 +79,23 @@ def _packed_ok(cfg: Config) -> bool:
     )
 
 
+def _sets_ok(cfg: Config) -> bool:
+    from clusterhpc.io.set_shards import INDEX, read_index
+
+    index = sets_dir(cfg) / INDEX
+    if not index.exists():
+        return False
+    splits = read_index(sets_dir(cfg))["splits"].values()
+    return all((sets_dir(cfg) / f).exists() for s in splits for f in s["shards"])
+
+
 def _trained(cfg: Config) -> bool:
     summary = run_dir(cfg) / "train_summary.json"
     return summary.exists() and json.loads(summary.read_text())["status"] == "finished"
 
 
 SURVEY = ("seed", "data", "simulate")
+IMAGES = ("yolo", "cnn")  # the families trained on cutouts; "sets" and "mlp" on catalogues
 STAGES: tuple[PipelineStage, ...] = (
     PipelineStage(
         "simulate",
@@ -96,6 +110,7 @@ STAGES: tuple[PipelineStage, ...] = (
         "data",
         (*SURVEY, "prep.out", "prep.size", "prep.scale", "prep.boxes", "prep.empty.image_dir"),
         _in_prep("boxes.fits"),
+        IMAGES,
     ),
     PipelineStage(
         "prep empty",
@@ -103,9 +118,23 @@ STAGES: tuple[PipelineStage, ...] = (
         "data",
         (*SURVEY, "prep.out", "prep.size", "prep.scale", "prep.empty"),
         _in_prep("empty_fields.fits"),
+        IMAGES,
     ),
     PipelineStage(
-        "prep pack", "clusterhpc.prep.pack_stage:main", "data", (*SURVEY, "prep"), _packed_ok
+        "prep pack",
+        "clusterhpc.prep.pack_stage:main",
+        "data",
+        (*SURVEY, "prep"),
+        _packed_ok,
+        IMAGES,
+    ),
+    PipelineStage(
+        "prep sets",
+        "clusterhpc.prep.sets_stage:main",
+        "data",
+        (*SURVEY, "prep.sets", "query.out"),
+        _sets_ok,
+        ("sets", "mlp"),
     ),
     PipelineStage(
         "prep anchors",
@@ -113,6 +142,7 @@ STAGES: tuple[PipelineStage, ...] = (
         "data",
         (*SURVEY, "prep", "model.anchors"),
         lambda cfg: anchors_path(cfg).exists(),
+        ("yolo",),
     ),
     PipelineStage(
         "train",
@@ -136,6 +166,11 @@ STAGES: tuple[PipelineStage, ...] = (
         _exists("detections.fits", scope="run"),
     ),
 )
+
+
+def stages_for(kind: str) -> tuple[PipelineStage, ...]:
+    """The stages a `model.kind` run goes through, in order."""
+    return tuple(stage for stage in STAGES if kind in stage.kinds)
 
 
 def _value(cfg: Config, dotted: str) -> object:
@@ -174,8 +209,8 @@ def main(cfg: Config) -> int:
         if stage.name == "simulate" and not cfg.data.simulated:
             log.info("== simulate: data.simulated is false, using the files in %s", survey_dir(cfg))
             continue
-        if stage.name == "prep anchors" and cfg.model.kind != "yolo":
-            log.info("== prep anchors: not needed by a model.kind %s run", cfg.model.kind)
+        if cfg.model.kind not in stage.kinds:
+            log.info("== %s: not needed by a model.kind %s run", stage.name, cfg.model.kind)
             continue
         done = comm.bcast(is_done(cfg, stage) if comm.is_root else None)
         if done:

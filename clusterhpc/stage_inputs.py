@@ -17,8 +17,17 @@ from clusterhpc.config import Config
 from clusterhpc.data.packed import split_fingerprint
 from clusterhpc.errors import DataError
 from clusterhpc.io.content import HashCache, digest_files
+from clusterhpc.io.set_shards import split_fingerprint as sets_fingerprint
 from clusterhpc.models import inference_record
-from clusterhpc.paths import anchors_path, packed_dir, prep_dir, run_dir, survey_dir, survey_path
+from clusterhpc.paths import (
+    anchors_path,
+    packed_dir,
+    prep_dir,
+    run_dir,
+    sets_dir,
+    survey_dir,
+    survey_path,
+)
 from clusterhpc.prep.split import SPLITS
 
 
@@ -36,7 +45,19 @@ def _weights(cfg: Config) -> list[Path]:
 
 
 def _splits(cfg: Config, names: tuple[str, ...] = SPLITS) -> dict[str, str | None]:
+    """The fingerprints of the splits the run's family reads: member sets or packed cutouts."""
+    if cfg.model.kind in ("sets", "mlp"):
+        return {f"sets.{name}": sets_fingerprint(sets_dir(cfg), name) for name in names}
     return {f"packed.{name}": split_fingerprint(packed_dir(cfg), name) for name in names}
+
+
+def _sets(cfg: Config) -> tuple[list[Path], dict]:
+    from clusterhpc.prep.sets_stage import input_files
+
+    try:
+        return input_files(cfg), {}
+    except DataError as exc:
+        return [], {"inputs": f"unreadable: {exc}"}
 
 
 def _boxes(cfg: Config) -> tuple[list[Path], dict]:
@@ -87,6 +108,7 @@ INPUTS: dict[str, Callable[[Config], tuple[list[Path], dict]]] = {
     "prep boxes": _boxes,
     "prep empty": _empty,
     "prep pack": _pack,
+    "prep sets": _sets,
     "prep anchors": lambda cfg: ([], _splits(cfg, ("train",))),
     "train": _train,
     "evaluate": _evaluate,

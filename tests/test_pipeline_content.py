@@ -10,7 +10,7 @@ import pytest
 from clusterhpc.config import load_config
 from clusterhpc.data.packed import read_index
 from clusterhpc.io.content import HashCache, hash_file
-from clusterhpc.pipeline import STAGES, is_done
+from clusterhpc.pipeline import STAGES, is_done, stages_for
 from clusterhpc.pipeline import main as run_pipeline
 from clusterhpc.simulate.stage import main as simulate
 from tests.conftest import ROOT
@@ -55,7 +55,7 @@ def test_rerendered_images_repack_and_retrain_touched_ones_do_not(tmp_path):
     cache = HashCache.for_dir(data)
     assert [cache.digest(p) for p in images(data)] and cache.hashed == len(images(data))
     cache.save()  # what the pack stamp would hash, once
-    assert all(is_done(cfg, s) for s in STAGES)
+    assert all(is_done(cfg, s) for s in stages_for("yolo"))
     assert run_pipeline(cfg) == 0
     assert {p: os.stat(p).st_mtime_ns for p in written} == written  # nothing redone
     again = HashCache.for_dir(data)

@@ -32,7 +32,7 @@ from clusterhpc.models.yolo_inference import (
     resolve_weights,
     trained_config,
 )
-from clusterhpc.paths import packed_dir, run_dir
+from clusterhpc.paths import packed_dir, run_dir, sets_dir
 
 log = get_logger("detect")
 DEFAULT_THRESHOLD = 0.5
@@ -108,10 +108,15 @@ def to_table(parts: list[dict], value_names: tuple[str, ...], class_head: bool =
 def main(cfg: Config) -> int:
     comm = get_comm()
     run = run_dir(cfg)
-    if trained_config(run, cfg).model.kind == "cnn":
+    kind = trained_config(run, cfg).model.kind
+    if kind == "cnn":
         from clusterhpc.detect.classifier_stage import main as detect_classifier
 
         return detect_classifier(cfg)
+    if kind in ("sets", "mlp"):
+        from clusterhpc.detect.sets_stage import detect_sets
+
+        return detect_sets(cfg)
     ev, d = cfg.evaluate, cfg.detect
     threshold = score_threshold(cfg, resolve_weights(run, ev.checkpoint))
     train_cfg = trained_config(run, cfg)
@@ -157,10 +162,12 @@ def main(cfg: Config) -> int:
 
 
 def detect_test_split(cfg: Config) -> int:
-    """`detect` on the packed test split, into `<run.dir>/detections.fits` (`clusterhpc run`)."""
+    """`detect` on the test split (packed cutouts, or member sets for the catalogue models),
+    into `<run.dir>/detections.fits` (`clusterhpc run`)."""
+    catalogue = cfg.model.kind in ("sets", "mlp")
     test_only = dataclasses.replace(
         cfg.detect,
-        images=str(packed_dir(cfg)),
+        images=str(sets_dir(cfg) if catalogue else packed_dir(cfg)),
         splits=["test"],
         out=str(run_dir(cfg) / "detections.fits"),
     )

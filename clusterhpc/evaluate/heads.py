@@ -55,13 +55,18 @@ def _unique_clusters(truth: Truth, usable: np.ndarray) -> np.ndarray:
     return rows[first]
 
 
+def line_fit(x: np.ndarray, y: np.ndarray) -> dict | None:
+    """Least-squares y = a + b x: {a, b, n_fit}; None with under 3 points or one distinct x."""
+    if len(x) < 3 or len(np.unique(x)) < 2:
+        return None
+    b, a = np.polyfit(x, y, 1)
+    return {"a": float(a), "b": float(b), "n_fit": len(x)}
+
+
 def member_count_fit(truth: Truth, n_members: np.ndarray) -> dict | None:
     """Least-squares ln λ = a + b ln N over the clusters with members; None if under-determined."""
     rows = _unique_clusters(truth, np.isfinite(n_members) & (truth.lam > 0))
-    if len(rows) < 3 or len(np.unique(n_members[rows])) < 2:
-        return None
-    b, a = np.polyfit(np.log(n_members[rows]), np.log(truth.lam[rows]), 1)
-    return {"a": float(a), "b": float(b), "n_fit": len(rows)}
+    return line_fit(np.log(n_members[rows]), np.log(truth.lam[rows]))
 
 
 def _constant(truth: Truth, values: np.ndarray) -> float:

@@ -133,6 +133,10 @@ def main(cfg: Config) -> int:
         from clusterhpc.evaluate.classifier_stage import evaluate_classifier
 
         return evaluate_classifier(cfg, run, train_cfg, tic)
+    if train_cfg.model.kind in ("sets", "mlp"):
+        from clusterhpc.evaluate.sets_stage import evaluate_sets
+
+        return evaluate_sets(cfg, run, train_cfg, tic)
     comm = get_comm()
     ev = cfg.evaluate
     detector = Detector(

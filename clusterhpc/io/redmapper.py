@@ -22,7 +22,8 @@ MEMBER_COLUMNS = ("ID", "RA", "DEC")
 
 
 def read_columns(path: str | Path, columns: tuple[str, ...], hdu: int = 1) -> dict[str, np.ndarray]:
-    """Native-endian copies of `columns` from a FITS table; ID-like columns must be integers."""
+    """Native-endian copies of `columns` from a FITS table (float64; columns named *ID must be
+    integers and stay int64)."""
     try:
         with fits.open(path, memmap=True) as hdul:
             if len(hdul) <= hdu or not isinstance(hdul[hdu], fits.BinTableHDU):
@@ -42,14 +43,34 @@ def read_columns(path: str | Path, columns: tuple[str, ...], hdu: int = 1) -> di
                         f"{path}: column '{col}' has dtype {values.dtype.name} shape "
                         f"{values.shape[1:]}: expected a numeric scalar column"
                     )
-                if col == "ID" and values.dtype.kind not in "iu":
+                identifier = col.endswith("ID")  # ID, OBJID, CLUSTER_ID: exact integers
+                if identifier and values.dtype.kind not in "iu":
                     raise DataError(
-                        f"{path}: column 'ID' has dtype {values.dtype.name}: expected integers"
+                        f"{path}: column '{col}' has dtype {values.dtype.name}: expected integers"
                     )
-                out[col] = values.astype(np.int64 if col == "ID" else np.float64)
+                out[col] = values.astype(np.int64 if identifier else np.float64)
     except OSError as exc:
         raise DataError(f"{path}: cannot read FITS file ({exc})") from exc
     return out
+
+
+def column_names(path: str | Path, hdu: int = 1) -> list[str]:
+    """Upper-case column names of a FITS table HDU."""
+    try:
+        with fits.open(path, memmap=True) as hdul:
+            if len(hdul) <= hdu or not isinstance(hdul[hdu], fits.BinTableHDU):
+                raise DataError(f"{path}: HDU {hdu} is not a binary table")
+            return [n.upper() for n in hdul[hdu].columns.names]
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read FITS file ({exc})") from exc
+
+
+def read_optional_columns(
+    path: str | Path, required: tuple[str, ...], optional: tuple[str, ...], hdu: int = 1
+) -> dict[str, np.ndarray]:
+    """`read_columns` of the required columns and of those optional ones the file has."""
+    present = set(column_names(path, hdu))
+    return read_columns(path, required + tuple(c for c in optional if c.upper() in present), hdu)
 
 
 def _check_coordinates(path: str | Path, ra: np.ndarray, dec: np.ndarray) -> None:

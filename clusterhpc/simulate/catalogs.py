@@ -4,9 +4,13 @@
   (LAMBDA = sum(P * P_FREE) of the members; Z_LAMBDA scattered like redMaPPer's photo-z);
 - `members.fits`: ID, RA, DEC, R, P, P_FREE, THETA_I, THETA_R, IMAG, IMAG_ERR, MODEL_MAG_[UGRIZ],
   MODEL_MAGERR_[UGRIZ], Z_SPEC, OBJID, plus ZRED, ZRED_E (members photo-z), contiguous per ID;
-- `truth.fits`: CLUSTERS (true z, lambda, R_lambda in h^-1 Mpc and arcmin, member count, parent)
-  and MEMBERS (row-aligned with members.fits: true magnitudes and shapes);
-- `cutouts.fits`: FILE, RA, DEC, ID, SCALE, SIZE, EMPTY, NAME, NEAREST_ARCMIN, N_CLUSTERS.
+- `truth.fits`: CLUSTERS (true z, lambda, R_lambda in h^-1 Mpc and arcmin, member count, parent,
+  LN_MASS = ln of the true mass in h^-1 Msun) and MEMBERS (row-aligned with members.fits: true
+  magnitudes and shapes);
+- `cutouts.fits`: FILE, RA, DEC, ID, SCALE, SIZE, EMPTY, NAME, NEAREST_ARCMIN, N_CLUSTERS;
+- `galaxies/galaxies.fits` (with `simulate.galaxies.write`): the `prep query` layout, CLUSTER_ID
+  and the default `query.columns` (int64 and float64, as prep query's CSV parsing gives them),
+  plus zred and zred_e (`galaxies.py`).
 """
 
 from __future__ import annotations
@@ -16,11 +20,14 @@ from pathlib import Path
 import numpy as np
 from astropy.io import fits
 
-from clusterhpc.config import SimulateConfig
+from clusterhpc.config import QueryConfig, SimulateConfig
 from clusterhpc.io.atomic import atomic_path
 from clusterhpc.simulate.clusters import SimulatedClusters
 from clusterhpc.simulate.cutout_plan import CutoutPlan
-from clusterhpc.simulate.members import BANDS, OBJID_BASE, MemberGalaxies
+from clusterhpc.simulate.galaxies import TYPE_GALAXY, ApertureGalaxies, Photometry
+from clusterhpc.simulate.members import BANDS, MemberGalaxies, member_objid
+
+GALAXY_CHUNK = 1 << 16  # rows of galaxies.fits gathered and written at a time
 
 
 def cluster_names(ra: np.ndarray, dec: np.ndarray) -> np.ndarray:
@@ -84,7 +91,7 @@ def members_table(mem: MemberGalaxies) -> fits.BinTableHDU:
             for k, b in enumerate(BANDS)
         ],
         fits.Column("Z_SPEC", "E", array=mem.z_spec),
-        fits.Column("OBJID", "K", array=OBJID_BASE + np.arange(len(mem), dtype=np.int64)),
+        fits.Column("OBJID", "K", array=member_objid(len(mem))),
         fits.Column("ZRED", "E", array=mem.zred),
         fits.Column("ZRED_E", "E", array=mem.zred_err),
     ]
@@ -104,6 +111,7 @@ def truth_hdus(cl: SimulatedClusters, mem: MemberGalaxies) -> list[fits.BinTable
             fits.Column("N_MEMBERS", "J", array=mem.count.astype(np.int32)),
             fits.Column("FIRST_MEMBER", "K", array=mem.start.astype(np.int64)),
             fits.Column("PARENT_ID", "J", array=cl.parent_id.astype(np.int32)),
+            fits.Column("LN_MASS", "E", array=cl.ln_mass),
         ],
         name="CLUSTERS",
     )
@@ -146,3 +154,46 @@ def cutouts_table(plan: CutoutPlan, sim: SimulateConfig) -> fits.BinTableHDU:
         ],
         name="CUTOUTS",
     )
+
+
+def galaxies_layout() -> list[tuple[str, str]]:
+    """(name, FITS format) of the galaxies.fits columns: CLUSTER_ID, the default
+    `query.columns` (int64 objID and type, float64 others, as prep query reads its CSV) and
+    zred, zred_e."""
+    query = [(n, "K" if n in ("objID", "type") else "D") for n in QueryConfig().columns]
+    return [("CLUSTER_ID", "K"), *query, ("zred", "D"), ("zred_e", "D")]
+
+
+def _galaxy_values(cluster_id: np.ndarray, gal: Photometry) -> dict[str, np.ndarray]:
+    return {
+        "CLUSTER_ID": cluster_id,
+        "objID": gal.objid,
+        "ra": gal.ra,
+        "dec": gal.dec,
+        "type": np.full(len(gal.objid), TYPE_GALAXY, np.int64),
+        **{f"modelMag_{b}": gal.mag[:, k] for k, b in enumerate(BANDS)},
+        **{f"modelMagErr_{b}": gal.mag_err[:, k] for k, b in enumerate(BANDS)},
+        "zred": gal.zred,
+        "zred_e": gal.zred_err,
+    }
+
+
+def write_galaxies(path: Path, rows: ApertureGalaxies) -> None:
+    """galaxies.fits, atomically, streamed GALAXY_CHUNK rows at a time: the table is large
+    (1.3 GB for the quickstart survey) and its rows are gathered in order chunk by chunk."""
+    layout = galaxies_layout()
+    empty = {"K": np.zeros(0, np.int64), "D": np.zeros(0)}
+    header = fits.BinTableHDU.from_columns(
+        [fits.Column(name, form, array=empty[form]) for name, form in layout]
+    ).header
+    header["NAXIS2"] = len(rows)
+    dtype = np.dtype([(name, ">i8" if form == "K" else ">f8") for name, form in layout])
+    with atomic_path(path) as tmp:
+        out = fits.StreamingHDU(tmp, header)
+        for start in range(0, len(rows), GALAXY_CHUNK):
+            values = _galaxy_values(*rows.rows(slice(start, start + GALAXY_CHUNK)))
+            chunk = np.empty(len(values["CLUSTER_ID"]), dtype)
+            for name, column in values.items():
+                chunk[name] = column
+            out.write(chunk.view(np.uint8))
+        out.close()

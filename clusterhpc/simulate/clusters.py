@@ -5,7 +5,11 @@
 - spatial clustering: a fraction of clusters are companions placed around a parent (Gaussian
   offsets of `companion_arcmin` rms per axis), half of them at the parent's redshift (physical
   pairs) and half at an unrelated one (projections), so cutouts contain neighbours as in SDSS;
-- R_lambda = 1.0 h^-1 Mpc (lambda / 100)^0.2 (proper).
+- R_lambda = 1.0 h^-1 Mpc (lambda / 100)^0.2 (proper);
+- true mass (M200m in h^-1 Msun): ln M = ln(10^14.344 (lambda / 40)^1.33) + N(0, 0.25), the
+  mean relation of Simet et al. (2017) with `mass_scatter` in ln M at fixed lambda, so M is
+  not a function of lambda. It is drawn from its own stream (`streams.CLUSTER_MASS`, one
+  normal per cluster in ID order), after and apart from everything else.
 
 Clusters are sorted by decreasing richness and numbered ID = 1, 2, ... as in redMaPPer.
 """
@@ -31,6 +35,7 @@ class SimulatedClusters(Clusters):
     r_lambda: np.ndarray  # proper h^-1 Mpc
     r_lambda_arcmin: np.ndarray
     parent_id: np.ndarray  # ID of the parent for companions, -1 otherwise
+    ln_mass: np.ndarray  # ln (M / h^-1 Msun)
 
 
 SIMULATED = "(simulated, not yet written)"  # the `path` of a catalogue made in memory
@@ -48,13 +53,24 @@ def sample_richness(n: int, cfg: ClustersConfig, rng: np.random.Generator) -> np
     return (lo + rng.random(n) * (hi - lo)) ** (1.0 / a)
 
 
+def sample_ln_mass(lam: np.ndarray, cfg: ClustersConfig, rng: np.random.Generator) -> np.ndarray:
+    """ln M: the mean mass-richness relation plus log-normal scatter at fixed lambda."""
+    mean = cfg.mass_pivot_log10 * np.log(10.0) + cfg.mass_slope * np.log(np.asarray(lam) / 40.0)
+    return mean + rng.normal(0.0, cfg.mass_scatter, np.size(lam))
+
+
 def cluster_count(cfg: ClustersConfig, footprint: Footprint) -> int:
     return cfg.n or max(1, round(cfg.density * footprint.area_deg2))
 
 
 def make_clusters(
-    cfg: ClustersConfig, footprint: Footprint, cosmo: Cosmology, rng: np.random.Generator
+    cfg: ClustersConfig,
+    footprint: Footprint,
+    cosmo: Cosmology,
+    rng: np.random.Generator,
+    mass_rng: np.random.Generator,
 ) -> SimulatedClusters:
+    """The clusters, sorted by decreasing richness; masses come from `mass_rng` only."""
     n = cluster_count(cfg, footprint)
     n_comp = round(cfg.companion_fraction * n) if n > 1 else 0
     n_parent = n - n_comp
@@ -92,4 +108,5 @@ def make_clusters(
         r_lambda=r_lambda[order],
         r_lambda_arcmin=cosmo.arcmin(r_lambda, z)[order],
         parent_id=parent_id[order],
+        ln_mass=sample_ln_mass(lam[order], cfg, mass_rng),
     )

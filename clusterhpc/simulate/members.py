@@ -10,7 +10,12 @@
   redshift; THETA_I and THETA_R are redMaPPer's soft magnitude (m* + 1.75, smoothed by IMAG_ERR)
   and radius (R_lambda, 0.05 h^-1 Mpc) filters, informative only (beyond z ~ 0.35 the 0.2 L*
   limit is fainter than the i-band depth, where redMaPPer would rescale lambda instead);
-- photometric redshift ZRED with sigma = 0.02 (1 + z); Z_SPEC for a random `spec_fraction`;
+- photometric redshift ZRED with sigma = 0.02 (1 + z); Z_SPEC for a random `spec_fraction`
+  of the satellites, and for a BCG with chance `bcg_spec_fraction` (0.8) when its observed i is
+  brighter than `bcg_spec_mag` (19.0), as SDSS spectroscopy targets bright red galaxies. The
+  cluster's Z_SPEC in catalog.fits is its BCG's, so on the quickstart catalogue (21,000
+  clusters) 75.5 % of the clusters have Z_SPEC > 0: 95 % of the BCGs are brighter than i = 19,
+  and the fraction falls from 81 % at z < 0.2 to 69 % at z > 0.5;
 - shapes for rendering: de Vaucouleurs, r_e = 4 kpc (L/L*)^0.6 (BCG 15 kpc), axis ratio 0.55-1.
 """
 
@@ -62,6 +67,11 @@ class MemberGalaxies(Members):
     pa_deg: np.ndarray
     start: np.ndarray  # first member row of each cluster
     count: np.ndarray  # members of each cluster
+
+
+def member_objid(n: int) -> np.ndarray:
+    """objID of the n members, in members.fits row order."""
+    return OBJID_BASE + np.arange(n, dtype=np.int64)
 
 
 def _inverse_cdf(x: np.ndarray, pdf: np.ndarray, u: np.ndarray) -> np.ndarray:
@@ -199,7 +209,9 @@ def make_members(
     z_spec_true = z + rng.normal(0.0, 1.0, n) * sigma_v
     z_spec_true[is_bcg] = z[is_bcg]
     has_spec = rng.random(n) < cfg.spec_fraction
-    has_spec[is_bcg] = (mag[is_bcg, 3] < 19.0) & (rng.random(len(cl)) < 0.8)
+    has_spec[is_bcg] = (mag[is_bcg, 3] < cfg.bcg_spec_mag) & (
+        rng.random(len(cl)) < cfg.bcg_spec_fraction
+    )
     z_spec = np.where(has_spec, z_spec_true, -1.0)
 
     # Shapes for the images.

@@ -24,5 +24,12 @@ def observe(
     mag: np.ndarray, depth: np.ndarray | float, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
     """Observed magnitudes (true + Gaussian noise) and their errors."""
+    return observe_with(mag, depth, rng.normal(0.0, 1.0, np.shape(mag)))
+
+
+def observe_with(
+    mag: np.ndarray, depth: np.ndarray | float, noise: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """`observe` with the unit normal deviates given (drawn ahead for a whole sky cell)."""
     err = mag_error(mag, depth)
-    return mag + rng.normal(0.0, 1.0, np.shape(mag)) * err, err
+    return mag + noise * err, err

@@ -1,10 +1,12 @@
 """`clusterhpc simulate CONFIG`: write a mock survey into `data.root`.
 
 Every rank builds the same catalogue from the seed (cheap, and no large broadcast); rank 0
-writes footprint.fits, catalog.fits, members.fits, truth.fits, cutouts.fits and config.yaml;
-the cutouts are split between ranks and rendered with per-cutout random streams, so the files
-are byte-identical whatever the number of ranks. A rerun with the same recipe skips cutouts
-whose JPEG exists (they are written atomically); a changed recipe renders them again.
+writes footprint.fits, catalog.fits, members.fits, truth.fits, cutouts.fits and config.yaml,
+and with `simulate.galaxies.write` galaxies/galaxies.fits (`galaxies.py`; only rank 0 builds
+it, the others wait). The cutouts are split between ranks and rendered with per-cutout random
+streams, so the files are byte-identical whatever the number of ranks. A rerun with the same
+recipe skips cutouts whose JPEG exists (they are written atomically); a changed recipe renders
+them again.
 """
 
 from __future__ import annotations
@@ -25,14 +27,25 @@ from clusterhpc.simulate import catalogs, gallery
 from clusterhpc.simulate.clusters import make_clusters
 from clusterhpc.simulate.cosmology import Cosmology
 from clusterhpc.simulate.cutout_plan import CutoutPlan, plan_cutouts
+from clusterhpc.simulate.galaxies import aperture_galaxies
 from clusterhpc.simulate.members import make_members
 from clusterhpc.simulate.mock_footprint import load_or_build
 from clusterhpc.simulate.scene import Survey, render_rgb, write_jpeg
-from clusterhpc.simulate.streams import CATALOGUE, CUTOUT_PLAN, stream
+from clusterhpc.simulate.streams import CATALOGUE, CLUSTER_MASS, CUTOUT_PLAN, stream
 from clusterhpc.sky.footprint import Footprint
 
 log = get_logger(__name__)
 RECIPE = "images.json"
+# Settings no image depends on, left out of the render recipe (and added after the first
+# recipes were written, so those stay valid).
+NOT_RENDERED = ("images", "gallery", "galaxies")
+CATALOGUE_ONLY = (
+    "bcg_spec_mag",
+    "bcg_spec_fraction",
+    "mass_pivot_log10",
+    "mass_slope",
+    "mass_scatter",
+)
 
 
 def _write_tables(cfg: Config, survey: Survey, plan: CutoutPlan, root: Path) -> None:
@@ -43,7 +56,20 @@ def _write_tables(cfg: Config, survey: Survey, plan: CutoutPlan, root: Path) -> 
     catalogs.write_fits(root / "truth.fits", catalogs.truth_hdus(cl, mem))
     catalogs.write_fits(root / "cutouts.fits", [catalogs.cutouts_table(plan, cfg.simulate)])
     _write_position_sidecars(plan, root)
+    if cfg.simulate.galaxies.write:
+        _write_galaxies(cfg, survey, root)
     write_resolved(cfg, root)
+
+
+def _write_galaxies(cfg: Config, survey: Survey, root: Path) -> None:
+    start = time.perf_counter()
+    rows = aperture_galaxies(survey.clusters, survey.members, cfg.simulate, cfg.seed)
+    catalogs.write_galaxies(root / "galaxies" / "galaxies.fits", rows)
+    log.info(
+        "simulate: %d (cluster, galaxy) rows in galaxies/galaxies.fits (%.1f s)",
+        len(rows),
+        time.perf_counter() - start,
+    )
 
 
 def _write_position_sidecars(plan: CutoutPlan, root: Path) -> None:
@@ -55,8 +81,10 @@ def _write_position_sidecars(plan: CutoutPlan, root: Path) -> None:
 
 def _recipe(cfg: Config) -> str:
     sim = dataclasses.asdict(cfg.simulate)
-    for key in ("images", "gallery"):
+    for key in NOT_RENDERED:
         sim.pop(key)
+    for key in CATALOGUE_ONLY:
+        sim["clusters"].pop(key)
     return json.dumps({"seed": cfg.seed, "simulate": sim}, sort_keys=True)
 
 
@@ -102,7 +130,7 @@ def mock_sky(cfg: Config, footprint: Footprint) -> Survey:
     sim = cfg.simulate
     cosmo = Cosmology(sim.h0, sim.om0)
     rng = stream(cfg.seed, CATALOGUE)
-    clusters = make_clusters(sim.clusters, footprint, cosmo, rng)
+    clusters = make_clusters(sim.clusters, footprint, cosmo, rng, stream(cfg.seed, CLUSTER_MASS))
     return Survey.of(clusters, make_members(clusters, sim.clusters, cosmo, rng))
 
 

@@ -16,6 +16,7 @@ RED_GR = np.array([0.95, 1.25, 1.55, 1.75, 1.85, 1.90])
 RED_RI = np.array([0.40, 0.45, 0.50, 0.65, 0.85, 1.00])
 RED_UG = np.array([1.85, 2.05, 2.20, 2.30, 2.35, 2.40])
 RED_IZ = np.array([0.32, 0.38, 0.42, 0.45, 0.52, 0.62])
+_RED = {"ug": RED_UG, "gr": RED_GR, "ri": RED_RI, "iz": RED_IZ}
 
 # SDSS 5-sigma point-source depths u, g, r, i, z (g, r, i also set the image noise).
 DEPTH_UGRIZ = np.array([22.0, 22.2, 22.2, 21.3, 20.5])
@@ -39,12 +40,11 @@ def mstar_i(z: np.ndarray) -> np.ndarray:
     return _interp(np.atleast_1d(z), MSTAR_I)
 
 
+def red_colour(z: np.ndarray, colour: str) -> np.ndarray:
+    """One mean red-sequence colour ("ug", "gr", "ri" or "iz") at redshift z."""
+    return _interp(np.atleast_1d(z), _RED[colour])
+
+
 def red_sequence(z: np.ndarray) -> dict[str, np.ndarray]:
     """Mean red-sequence colours u-g, g-r, r-i, i-z at redshift z."""
-    z = np.atleast_1d(z)
-    return {
-        "ug": _interp(z, RED_UG),
-        "gr": _interp(z, RED_GR),
-        "ri": _interp(z, RED_RI),
-        "iz": _interp(z, RED_IZ),
-    }
+    return {colour: red_colour(z, colour) for colour in _RED}

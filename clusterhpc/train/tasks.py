@@ -15,4 +15,8 @@ def make_task(cfg: Config) -> Task:
         from clusterhpc.train.cnn_task import CnnTask
 
         return CnnTask(cfg)
+    if cfg.model.kind in ("sets", "mlp"):
+        from clusterhpc.train.sets_task import SetsTask
+
+        return SetsTask(cfg)
     raise ValueError(f"model.kind={cfg.model.kind!r} has no trainer task")

@@ -13,7 +13,7 @@ from clusterhpc.simulate.cosmology import Cosmology
 from clusterhpc.simulate.members import MemberGalaxies, make_members
 from clusterhpc.simulate.mock_footprint import build_footprint
 from clusterhpc.simulate.stage import main as simulate
-from clusterhpc.simulate.streams import CATALOGUE, stream
+from clusterhpc.simulate.streams import CATALOGUE, CLUSTER_MASS, stream
 from clusterhpc.sky.footprint import Footprint
 from tests.conftest import ROOT
 
@@ -39,7 +39,8 @@ def big_catalogue() -> tuple[Config, Footprint, SimulatedClusters, MemberGalaxie
     footprint = build_footprint(cfg.simulate.footprint)
     cosmo = Cosmology(cfg.simulate.h0, cfg.simulate.om0)
     rng = stream(cfg.seed, CATALOGUE)
-    clusters = make_clusters(cfg.simulate.clusters, footprint, cosmo, rng)
+    mass_rng = stream(cfg.seed, CLUSTER_MASS)
+    clusters = make_clusters(cfg.simulate.clusters, footprint, cosmo, rng, mass_rng)
     return cfg, footprint, clusters, make_members(clusters, cfg.simulate.clusters, cosmo, rng)
 
 

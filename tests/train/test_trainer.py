@@ -26,6 +26,7 @@ from tests.train.fixtures import (
     make_packed_survey,
     train_config,
 )
+from tests.train.sets_fixtures import SETS_SETTINGS, make_sets_survey
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +89,20 @@ FAMILIES = {
         (*CNN_SETTINGS, "train.epochs=3", "train.batch_size=4", "train.augment_shift=0.1"),
         lambda directory: make_classifier_survey(directory, {"train": 128, "valid": 16}),
         32,
+    ),
+    # π-SGD with rotations: the subsets and rotations of a resumed epoch must replay exactly
+    "sets": Family(
+        "janossy_redshift.yaml",
+        (
+            *SETS_SETTINGS,
+            "model.pooling=pi_sgd",
+            "model.sets.targets=[z, centre, detect]",
+            "train.epochs=3",
+            "train.batch_size=16",
+            "train.max_steps_per_epoch=8",
+        ),
+        make_sets_survey,
+        8,
     ),
 }
 
