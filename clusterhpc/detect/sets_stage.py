@@ -2,7 +2,7 @@
 
 `detect.images` names a member-set directory (what `prep sets` writes for any catalogue,
 real or simulated; '' = the run's own `prep.sets.out`), and `detect.splits` the splits read
-from it. One row per set: the cluster's ID and catalogue position, the set's kind, and for
+from it (a model without a `detect` target reads the member sets only). One row per set: the cluster's ID and catalogue position, the set's kind, and for
 each target of the run its prediction with σ: Z_PRED/Z_SIGMA, LAMBDA_PRED/LAMBDA_SIGMA (from
 ln λ), LN_MASS_PRED/LN_MASS_SIGMA (ln of M in Msun/h), RA_PRED/DEC_PRED/CENTRE_SIGMA (arcsec,
 per axis), PROB_SET (probability of a true member set). MPI ranks share the sets.
@@ -85,6 +85,9 @@ def detect_sets(cfg: Config, out_path: Path | None = None) -> int:
     directory = Path(cfg.detect.images) if cfg.detect.images else sets_dir(cfg)
     sets, split = read_sets(directory, list(cfg.detect.splits))
     predictor = SetPredictor(train_cfg, run, cfg.evaluate.checkpoint)
+    if "detect" not in predictor.encoder.targets:  # a regression model: member sets only
+        keep = sets.meta["kind"] == 0
+        sets, split = sets.take(np.flatnonzero(keep)), split[keep]
     outputs = predictor.predict(sets, cfg.detect.batch_size, comm)
     if outputs is None:
         return 0

@@ -383,6 +383,28 @@ def detection_section(d: dict) -> list[str]:
     return [*lines, "", *_paragraphs(*([line] for line in sentences))]
 
 
+def convergence_section(c: dict) -> list[str]:
+    """π-SGD: how much the predictions move with the number of inference subsets."""
+    few, many = c["subsets"]
+    lines = [
+        "## π-SGD inference subsets",
+        "",
+        f"Predictions with {few} and with {many} subsets; the Monte Carlo error left at {many} "
+        "is their RMS change / √5.",
+        "",
+        "| target | RMS change | Monte Carlo error | / median σ |",
+        "|---|---|---|---|",
+    ]
+    for name, row in c.items():
+        if name == "subsets":
+            continue
+        lines.append(
+            f"| {TITLES.get(name, name)} | {number(row['rms_change'], 4)} | "
+            f"{number(row['mc_error'], 4)} | {number(row['mc_error_over_sigma'], 3)} |"
+        )
+    return [*lines, ""]
+
+
 def sets_report_lines(metrics: dict, plots: dict[str, str]) -> list[str]:
     """The Markdown section: each target next to its baselines, calibration, detection and
     the figures (`plots`: caption -> path as the report links it)."""
@@ -393,6 +415,8 @@ def sets_report_lines(metrics: dict, plots: dict[str, str]) -> list[str]:
         lines += calibration_section(metrics)
     if "detect" in metrics:
         lines += detection_section(metrics["detect"])
+    if "pi_sgd_convergence" in metrics:
+        lines += convergence_section(metrics["pi_sgd_convergence"])
     if plots:
         lines += ["## Figures", ""]
         for caption, rel in plots.items():

@@ -10,8 +10,11 @@ over the MPI ranks; rank 0 writes `metrics.json`, `report.md` and `plots/` into
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
+
+import numpy as np
 
 from clusterhpc.config import Config
 from clusterhpc.data.set_encoder import usable_sets
@@ -24,6 +27,7 @@ from clusterhpc.io.set_shards import MemberSets, read_index, read_split, split_f
 from clusterhpc.log import get_logger
 from clusterhpc.models import inference_record
 from clusterhpc.models.set_inference import SetPredictor
+from clusterhpc.models.set_loss import SetPredictions
 from clusterhpc.paths import sets_dir
 
 log = get_logger("evaluate")
@@ -59,6 +63,51 @@ def choose_sets(cfg: Config, train_cfg: Config, run: Path, targets: list[str]) -
     return tune, report, train, protocol
 
 
+def subset_convergence(
+    train_cfg: Config,
+    run: Path,
+    checkpoint: str,
+    sets: MemberSets,
+    full: SetPredictions,
+    batch: int,
+    comm,
+) -> dict | None:
+    """π-SGD: how far the predictions move between a quarter of the inference subsets and all
+    of them. The Monte Carlo error left at S subsets is that RMS change / sqrt(5) (variances
+    v/S and 4v/S add); it should be small against the predicted σ."""
+    subsets = train_cfg.model.sets.inference_subsets
+    if train_cfg.model.kind != "sets" or train_cfg.model.pooling != "pi_sgd" or subsets < 4:
+        return None
+    quarter_cfg = dataclasses.replace(
+        train_cfg,
+        model=dataclasses.replace(
+            train_cfg.model,
+            sets=dataclasses.replace(train_cfg.model.sets, inference_subsets=subsets // 4),
+        ),
+    )
+    quarter = SetPredictor(quarter_cfg, run, checkpoint).predict(sets, batch, comm)
+    if quarter is None:
+        return None
+    out: dict = {"subsets": [subsets // 4, subsets]}
+    for name, mean in full.mean.items():
+        change = np.sqrt(np.mean(np.square(mean - quarter.mean[name])))
+        error = change / np.sqrt(5.0)
+        out[name] = {
+            "rms_change": float(change),
+            "mc_error": float(error),
+            "mc_error_over_sigma": float(error / np.median(full.sigma[name])),
+        }
+        if out[name]["mc_error_over_sigma"] > 0.1:
+            log.warning(
+                "%s: the π-SGD Monte Carlo error at %d subsets is %.2f of the median σ: raise "
+                "model.sets.inference_subsets",
+                name,
+                subsets,
+                out[name]["mc_error_over_sigma"],
+            )
+    return out
+
+
 def evaluate_sets(cfg: Config, run: Path, train_cfg: Config, started: float) -> int:
     comm = get_comm()
     predictor = SetPredictor(train_cfg, run, cfg.evaluate.checkpoint)
@@ -67,6 +116,9 @@ def evaluate_sets(cfg: Config, run: Path, train_cfg: Config, started: float) -> 
     batch = cfg.evaluate.batch_size
     tune_pred = predictor.predict(tune, batch, comm) if tune is not None else None
     pred = predictor.predict(report, batch, comm)
+    convergence = subset_convergence(
+        train_cfg, run, cfg.evaluate.checkpoint, report, pred, batch, comm
+    )
     if not comm.is_root:
         return 0
     ev = cfg.evaluate
@@ -76,6 +128,8 @@ def evaluate_sets(cfg: Config, run: Path, train_cfg: Config, started: float) -> 
         ev, report, pred, baselines, (tune, tune_pred) if tune is not None else None
     )
     metrics["protocol"] = protocol
+    if convergence is not None:
+        metrics["pi_sgd_convergence"] = convergence
     plots = write_sets_plots(out / "plots", ev, report, pred, baselines, metrics)
     metrics["plots"] = {caption: os.path.relpath(path, out) for caption, path in plots.items()}
     metrics["weights"] = predictor.weights
