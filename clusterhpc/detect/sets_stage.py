@@ -2,10 +2,11 @@
 
 `detect.images` names a member-set directory (what `prep sets` writes for any catalogue,
 real or simulated; '' = the run's own `prep.sets.out`), and `detect.splits` the splits read
-from it (a model without a `detect` target reads the member sets only). One row per set: the cluster's ID and catalogue position, the set's kind, and for
-each target of the run its prediction with σ: Z_PRED/Z_SIGMA, LAMBDA_PRED/LAMBDA_SIGMA (from
-ln λ), LN_MASS_PRED/LN_MASS_SIGMA (ln of M in Msun/h), RA_PRED/DEC_PRED/CENTRE_SIGMA (arcsec,
-per axis), PROB_SET (probability of a true member set). MPI ranks share the sets.
+from it (a model without a `detect` target reads the member sets only). One row per set:
+the cluster's ID and catalogue position, the set's kind, and for each target of the run its
+prediction with σ: Z_PRED/Z_SIGMA, LAMBDA_PRED/LAMBDA_SIGMA (from ln λ),
+LN_MASS_PRED/LN_MASS_SIGMA (ln of M in Msun/h), RA_PRED/DEC_PRED/CENTRE_SIGMA (arcsec, per
+axis), PROB_SET (probability of a true member set). MPI ranks share the sets.
 """
 
 from __future__ import annotations
