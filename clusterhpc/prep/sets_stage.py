@@ -23,12 +23,13 @@ from pathlib import Path
 
 import numpy as np
 
+from clusterhpc import ragged
 from clusterhpc.config import Config
 from clusterhpc.errors import DataError
 from clusterhpc.hpc.mpi import get_comm
 from clusterhpc.io.atomic import atomic_write_text
 from clusterhpc.io.content import HashCache, digest_files
-from clusterhpc.io.redmapper import read_clusters, read_optional_columns
+from clusterhpc.io.redmapper import Clusters, read_clusters, read_optional_columns
 from clusterhpc.io.set_shards import (
     GALAXY_COLUMNS,
     INDEX,
@@ -109,7 +110,7 @@ def _table(columns: dict[str, np.ndarray], n: int, names: tuple[str, ...]) -> np
     return out
 
 
-def _truth(cfg: Config, clusters, z_spec: np.ndarray) -> dict[str, np.ndarray]:
+def _truth(cfg: Config, clusters: Clusters, z_spec: np.ndarray) -> dict[str, np.ndarray]:
     """Per-cluster targets: from truth.fits for a simulated survey, else the catalogue."""
     n = len(clusters)
     meta = {
@@ -140,6 +141,44 @@ def _truth(cfg: Config, clusters, z_spec: np.ndarray) -> dict[str, np.ndarray]:
     return meta
 
 
+def _aperture_non_members(
+    path: Path,
+    clusters: Clusters,
+    aperture: np.ndarray,
+    owner: np.ndarray,
+    mem: dict[str, np.ndarray],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The rows of the galaxy table `path` that are aperture non-members of their cluster,
+    grouped by cluster: (rows, offsets per cluster, their RA/Dec, their galaxy columns with
+    P = P_FREE = 0). `owner` and `mem` are the members' cluster rows and columns."""
+    gal = read_optional_columns(
+        path, ("CLUSTER_ID", "OBJID", "RA", "DEC", *QUERY_UPPER[:-1]), QUERY_UPPER[-1:]
+    )
+    gal = {GALAXY_NAMES.get(k, k): v for k, v in gal.items()}
+    g_owner = _rows_by_id(gal["CLUSTER_ID"], clusters.id, str(path))
+    is_own = np.isin(*_pair_keys((g_owner, gal["OBJID"]), (owner, mem["OBJID"])))
+    faintest = np.full(len(clusters), -np.inf)
+    np.maximum.at(faintest, owner, mem["MODEL_MAG_I"])
+    keep = aperture_candidates(
+        clusters.ra,
+        clusters.dec,
+        aperture,
+        faintest,
+        g_owner,
+        gal["RA"],
+        gal["DEC"],
+        gal["MODEL_MAG_I"],
+        is_own,
+    )
+    rows = np.flatnonzero(keep)
+    rows = rows[np.argsort(g_owner[rows], kind="stable")]
+    offsets = ragged.offsets_from_counts(np.bincount(g_owner[rows], minlength=len(clusters)))
+    table = _table({k: v[rows] for k, v in gal.items()}, rows.size, GALAXY_COLUMNS)
+    table[:, GALAXY_COLUMNS.index("P")] = 0.0
+    table[:, GALAXY_COLUMNS.index("P_FREE")] = 0.0
+    return rows, offsets, np.column_stack([gal["RA"], gal["DEC"]])[rows], table
+
+
 def read_catalogue(cfg: Config) -> Catalogue:
     """Clusters, their members and their aperture non-member candidates."""
     root = survey_dir(cfg)
@@ -161,7 +200,7 @@ def read_catalogue(cfg: Config) -> Catalogue:
     owner = _rows_by_id(mem["ID"], clusters.id, str(members_file))
     order = np.argsort(owner, kind="stable")
     n_mem = order.size
-    mem_off = np.concatenate([[0], np.cumsum(np.bincount(owner, minlength=len(clusters)))])
+    mem_off = ragged.offsets_from_counts(np.bincount(owner, minlength=len(clusters)))
     meta["n_members"] = np.diff(mem_off)
     positions = [np.column_stack([mem["RA"], mem["DEC"]])[order]]
     galaxies = [_table({k: v[order] for k, v in mem.items()}, n_mem, GALAXY_COLUMNS)]
@@ -174,37 +213,11 @@ def read_catalogue(cfg: Config) -> Catalogue:
                 f"{members_file}: no OBJID column, needed to tell members from the other "
                 f"galaxies of {path}"
             )
-        gal = read_optional_columns(
-            path, ("CLUSTER_ID", "OBJID", "RA", "DEC", *QUERY_UPPER[:-1]), QUERY_UPPER[-1:]
-        )
-        gal = {GALAXY_NAMES.get(k, k): v for k, v in gal.items()}
-        g_owner = _rows_by_id(gal["CLUSTER_ID"], clusters.id, str(path))
-        is_own = np.isin(
-            *_pair_keys((g_owner, gal["OBJID"]), (owner, mem["OBJID"])), assume_unique=False
-        )
-        faintest = np.full(len(clusters), -np.inf)
-        np.maximum.at(faintest, owner, mem["MODEL_MAG_I"])
-        keep = aperture_candidates(
-            clusters.ra,
-            clusters.dec,
-            aperture,
-            faintest,
-            g_owner,
-            gal["RA"],
-            gal["DEC"],
-            gal["MODEL_MAG_I"],
-            is_own,
-        )
-        rows = np.flatnonzero(keep)
-        rows = rows[np.argsort(g_owner[rows], kind="stable")]
-        field_off = np.concatenate(
-            [[0], np.cumsum(np.bincount(g_owner[rows], minlength=len(clusters)))]
+        rows, field_off, position, table = _aperture_non_members(
+            path, clusters, aperture, owner, mem
         )
         field_rows = n_mem + np.arange(rows.size)
-        positions.append(np.column_stack([gal["RA"], gal["DEC"]])[rows])
-        table = _table({k: v[rows] for k, v in gal.items()}, rows.size, GALAXY_COLUMNS)
-        table[:, GALAXY_COLUMNS.index("P")] = 0.0
-        table[:, GALAXY_COLUMNS.index("P_FREE")] = 0.0
+        positions.append(position)
         galaxies.append(table)
         log.info("prep sets: %d aperture non-members from %s", rows.size, path)
     return Catalogue(
