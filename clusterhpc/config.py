@@ -172,6 +172,14 @@ class SetsPrepConfig:
     contamination: float = param(
         0.0, ge=0, lt=1, help="largest fraction of a member set replaced by aperture non-members"
     )
+    contaminated: float = param(
+        0.0,
+        ge=0,
+        help="set detection: contaminated member sets (negatives), per cluster (0: none)",
+    )
+    contaminated_fraction: float = param(
+        0.5, gt=0, le=1, help="fraction of a contaminated set's members replaced by non-members"
+    )
     min_members: int = param(3, ge=1, help="sets with fewer galaxies are left out (and counted)")
     max_members: int = param(
         0, ge=0, help="keep the brightest this many galaxies of a set (0: all)"

@@ -18,6 +18,7 @@ import healpy as hp
 from clusterhpc.config import Config
 from clusterhpc.hpc.slurm import time_minutes
 from clusterhpc.models.cnn import STRIDE as CNN_STRIDE
+from clusterhpc.models.sets import MAX_EXACT_TUPLES
 from clusterhpc.models.yolo import STRIDES
 from clusterhpc.paths import anchors_path, packed_dir, prep_dir, run_dir, survey_dir
 from clusterhpc.prep.sky_split import check_split_nside
@@ -46,10 +47,12 @@ def _sets_model(cfg: Config) -> Iterator[str]:
             "non-member sets (and prep.sets.galaxies or a simulated survey with "
             "simulate.galaxies.write true)"
         )
-    if m.kind == "sets" and m.pooling == "janossy" and sets.max_members**sets.k > 2**20:
+    tuples = sets.max_members**sets.k
+    if m.kind == "sets" and m.pooling == "janossy" and tuples > MAX_EXACT_TUPLES:
         yield (
             f"model.pooling = janossy with model.sets.k = {sets.k} and max_members = "
-            f"{sets.max_members}: {sets.max_members}^{sets.k} tuples per set; use pi_sgd"
+            f"{sets.max_members}: {tuples} tuples per set (at most {MAX_EXACT_TUPLES}); "
+            "use pi_sgd"
         )
     problem = fraction_problem(cfg.prep.sets.split)
     if problem:

@@ -20,11 +20,24 @@ from clusterhpc.data.set_features import (
     padded,
     set_targets,
 )
+from clusterhpc.errors import DataError
 from clusterhpc.io.set_shards import MemberSets
 from clusterhpc.log import get_logger
 
 log = get_logger("train")
 MODEL_INPUTS = ("x", "mask", "size", "key")  # what the network reads of a batch
+
+
+def training_keys(n: int, epoch: int) -> np.ndarray:
+    """(n, 2) π-SGD keys of a training split's sets in `epoch`: (row, epoch)."""
+    return np.stack([np.arange(n), np.full(n, epoch)], axis=1)
+
+
+def inference_keys(sets: MemberSets, draw: int = 0) -> np.ndarray:
+    """(n, 2) π-SGD keys at inference: from each set's cluster ID and kind (and `draw`, for
+    an independent second draw), so a set gets the same tuples in any selection or order."""
+    kind = sets.meta["kind"].astype(np.int64)
+    return np.stack([sets.meta["id"] % 2**31, -1 - kind - 4 * draw], axis=1)
 
 
 def usable_sets(sets: MemberSets, targets: list[str]) -> MemberSets:
@@ -50,7 +63,22 @@ class SetEncoder:
         self.features = Standardiser.fit(values)
         truth = set_targets(train, self.targets)
         members = train.meta["kind"] == 0
-        self.scales = {t: Standardiser.fit(v[members]) for t, v in truth.items() if t != "detect"}
+        self.scales = {}
+        for target, values in truth.items():
+            if target == "detect":
+                continue
+            known = np.isfinite(values[members].reshape(int(members.sum()), -1)).all(axis=1)
+            if not known.any():
+                raise DataError(
+                    f"model.sets.targets has {target}, but no training member set has a true "
+                    f"{target} (a real catalogue has no mass; truth.fits gives it for a mock)"
+                )
+            if known.mean() < 0.5:
+                log.warning(
+                    "%s is known for %.0f %% of the training sets", target, 100 * known.mean()
+                )
+            # one scale for both centre axes: the loss's σ is isotropic
+            self.scales[target] = Standardiser.fit(values[members], isotropic=target == "centre")
 
     @classmethod
     def from_record(cls, record: dict) -> SetEncoder:
@@ -96,10 +124,11 @@ class SetEncoder:
         offsets: np.ndarray,
         targets: dict[str, np.ndarray],
         rows: np.ndarray,
-        epoch: int,
+        keys: np.ndarray,
     ) -> dict[str, np.ndarray]:
+        """Padded inputs, sizes, random keys `keys[rows]` and targets of the sets `rows`."""
         x, mask = padded(features, offsets, rows, self.width)
-        key = np.stack([rows, np.full(rows.size, epoch)], axis=1).astype(np.int32)
+        key = keys[rows].astype(np.int32)
         size = np.diff(offsets)[rows].astype(np.float32)
         return {
             "x": x,

@@ -18,8 +18,10 @@ the model is scored on. Any coefficient is fitted on the TRAINING split only:
   the injected 0.25, and nothing can beat it without information beyond λ;
 - centre, `baseline_member_mean`: the member mean, i.e. the reference point (offset 0);
   `baseline_brightest`: the position of the set's brightest galaxy (smallest MODEL_MAG_I);
-- detect, `baseline_set_size` (`DETECTION_BASELINES`): the number of galaxies in the set as
-  the score (no fit: it scores the tune split as well).
+- detect (`DETECTION_BASELINES`, no fit: they score the tune split as well):
+  `baseline_set_size`, the number of galaxies in the set (at chance when the negatives are
+  drawn with the member count), and `baseline_photoz_concentration`, minus the spread of the
+  set's photo-z (members share a redshift).
 """
 
 from __future__ import annotations
@@ -148,9 +150,21 @@ def set_size(sets: MemberSets) -> np.ndarray:
     return sets.sizes.astype(np.float64)
 
 
+def photoz_concentration(sets: MemberSets, column: str = "ZRED") -> np.ndarray:
+    """(n,) minus the median absolute deviation of the set's photo-z: a cluster's members
+    share one redshift, an aperture's non-members do not (NaN without photo-z)."""
+    z = sets.column(column).astype(np.float64)
+    centre = segment_median(z, sets.offsets)
+    return -segment_median(np.abs(z - np.repeat(centre, sets.sizes)), sets.offsets)
+
+
 # detection baselines score any split by themselves (no fit): {key: (method, score function)}
 DETECTION_BASELINES: dict[str, tuple[str, Callable[[MemberSets], np.ndarray]]] = {
     "baseline_set_size": ("the number of galaxies in the set as the score", set_size),
+    "baseline_photoz_concentration": (
+        "minus the median absolute deviation of the set's photo-z (ZRED) as the score",
+        photoz_concentration,
+    ),
 }
 
 

@@ -154,6 +154,9 @@ def detection_metrics(
     out["reliability"] = reliability(labels, prob)
     for key, (method, score) in DETECTION_BASELINES.items():
         values = score(report)
+        if not np.all(np.isfinite(values)):
+            out[key] = {"method": method, "unavailable": "not computable for every set"}
+            continue
         tune_values = None if tune is None else score(tune[0])
         scores = detection_scores(labels, values)
         out[key] = {
@@ -235,9 +238,8 @@ def write_sets_plots(
     if "auc" in metrics.get("detect", {}):
         labels = truth["is_cluster"]
         curves = {"model": roc_curve(labels, pred.prob)}
-        curves |= {
-            k: roc_curve(labels, score(report)) for k, (_, score) in DETECTION_BASELINES.items()
-        }
+        scores = {k: score(report) for k, (_, score) in DETECTION_BASELINES.items()}
+        curves |= {k: roc_curve(labels, v) for k, v in scores.items() if np.isfinite(v).all()}
         plot_roc(curves, path := directory / "sets_detection_roc.png")
         plots["Set detection ROC"] = path
     return plots
@@ -343,7 +345,7 @@ def detection_section(d: dict) -> list[str]:
     lines = ["## Set detection", ""]
     if "unavailable" in d:
         return [*lines, f"Unavailable: {d['unavailable']}.", ""]
-    baselines = [k for k in d if "baseline" in k]
+    baselines = [k for k in d if "baseline" in k and "unavailable" not in d[k]]
     lines += [
         f"{d['n']} sets, {d['n_clusters']} of them member sets.",
         "",

@@ -72,9 +72,9 @@ def subset_convergence(
     batch: int,
     comm,
 ) -> dict | None:
-    """π-SGD: how far the predictions move between a quarter of the inference subsets and all
-    of them. The Monte Carlo error left at S subsets is that RMS change / sqrt(5) (variances
-    v/S and 4v/S add); it should be small against the predicted σ."""
+    """π-SGD: how far the predictions move between a quarter of the inference subsets (an
+    independent draw) and all of them. The Monte Carlo error left at S subsets is that RMS
+    change / sqrt(5) (variances v/S and 4v/S add); it should be small against the σ."""
     subsets = train_cfg.model.sets.inference_subsets
     if train_cfg.model.kind != "sets" or train_cfg.model.pooling != "pi_sgd" or subsets < 4:
         return None
@@ -85,7 +85,7 @@ def subset_convergence(
             sets=dataclasses.replace(train_cfg.model.sets, inference_subsets=subsets // 4),
         ),
     )
-    quarter = SetPredictor(quarter_cfg, run, checkpoint).predict(sets, batch, comm)
+    quarter = SetPredictor(quarter_cfg, run, checkpoint).predict(sets, batch, comm, draw=1)
     if quarter is None:
         return None
     out: dict = {"subsets": [subsets // 4, subsets]}

@@ -45,7 +45,7 @@ GALAXY_COLUMNS = (
 )
 META_FIELDS: dict[str, Any] = {
     "id": np.int64,  # cluster ID (catalog.fits)
-    "kind": np.int8,  # 0: the cluster's member set, 1: aperture non-members only
+    "kind": np.int8,  # 0: the member set, 1: aperture non-members only, 2: contaminated
     "is_cluster": np.bool_,  # kind 0
     "ra": np.float64,  # catalogue position (the aperture centre), degrees
     "dec": np.float64,

@@ -3,7 +3,8 @@
 The model comes from the run's resolved `config.yaml` and its weights; the features, their
 standardisation and the target scales from the run's `inference.json`, written by training,
 so a run predicts on any catalogue from its own directory. π-SGD models draw their inference
-subsets from a fixed key per set (its row, epoch 0): the same catalogue gives the same output.
+subsets from a fixed key per set (its cluster ID and kind): a set gets the same output in any
+catalogue, selection or order.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from clusterhpc.config import Config
-from clusterhpc.data.set_encoder import MODEL_INPUTS, SetEncoder
+from clusterhpc.data.set_encoder import MODEL_INPUTS, SetEncoder, inference_keys
 from clusterhpc.errors import DataError
 from clusterhpc.hpc.gpu import pin_local_gpu
 from clusterhpc.hpc.mpi import Comm
@@ -48,17 +49,19 @@ class SetPredictor:
         self._forward = tf.function(lambda x: model(x, training=False), reduce_retracing=True)
 
     def predict(
-        self, sets: MemberSets, batch_size: int, comm: Comm | None = None
+        self, sets: MemberSets, batch_size: int, comm: Comm | None = None, draw: int = 0
     ) -> SetPredictions | None:
         """Predictions for every set (rank r of `comm` takes sets r, r + size, ...; rank 0
-        gathers them and returns them in order, the other ranks return None)."""
+        gathers them and returns them in order, the other ranks return None). `draw` > 0:
+        π-SGD tuples independent of draw 0's."""
         rank, size = (comm.rank, comm.size) if comm else (0, 1)
         features, offsets = self.encoder.inputs(sets)
+        keys = inference_keys(sets, draw)
         mine = np.arange(rank, len(sets), size)
         chunks = []
         for first in progress(range(0, mine.size, batch_size), desc="predict", unit="batch"):
             rows = mine[first : first + batch_size]
-            batch = self.encoder.batch(features, offsets, {}, rows, epoch=0)
+            batch = self.encoder.batch(features, offsets, {}, rows, keys)
             inputs = {k: batch[k] for k in MODEL_INPUTS}
             chunks.append(self._forward(inputs).numpy())
         width = output_width(self.encoder.targets)

@@ -4,8 +4,11 @@ For each cluster of `catalog.fits`:
 - its **member set** (kind 0): its rows of `members.fits`; with `prep.sets.contamination`
   c > 0 a fraction f ~ U(0, c) of them is replaced by non-members of the same aperture;
 - with `prep.sets.negatives` > 0, a **non-member set** (kind 1) for that fraction of the
-  clusters: as many aperture non-members as the cluster has members (set detection's
-  negatives: the same aperture made only of non-members).
+  clusters: as many aperture non-members as the cluster has members (a negative of set
+  detection: the same aperture made only of non-members);
+- with `prep.sets.contaminated` > 0, a **contaminated set** (kind 2) for that fraction of the
+  clusters: its members with `prep.sets.contaminated_fraction` of them replaced by aperture
+  non-members (the other negative of set detection: the aperture contaminated).
 
 Aperture non-members are the rows of a galaxy table in the `prep query` layout (CLUSTER_ID,
 objID, ra, dec, modelMag_*, modelMagErr_*, optional zred) for that cluster, inside
@@ -64,6 +67,7 @@ class BuildReport:
     clusters: int
     member_sets: int
     non_member_sets: int
+    contaminated_sets: int
     too_small: int  # member sets left out (fewer than min_members galaxies)
     without_non_members: int  # clusters whose aperture has no non-member candidate
 
@@ -113,53 +117,75 @@ def _sorted_capped(
     return rows, ragged.offsets_from_counts(counts)
 
 
+def _mixed(
+    cat: Catalogue, fraction: np.ndarray, cap: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every cluster's members with round(fraction x N) of them replaced by aperture
+    non-members (as many as there are): rows, offsets and the fraction reached."""
+    mem_rows, mem_off = cat.members
+    field_rows, field_off = cat.field
+    n_members = np.diff(mem_off)
+    n = n_members.size
+    n_swap = np.minimum(np.round(fraction * n_members).astype(np.int64), np.diff(field_off))
+    kept, kept_off = _random_picks(mem_off, n_members - n_swap, rng)
+    swapped, swap_off = _random_picks(field_off, n_swap, rng)
+    rows = np.concatenate([mem_rows[kept], field_rows[swapped]])
+    owner = np.concatenate(
+        [np.repeat(np.arange(n), np.diff(kept_off)), np.repeat(np.arange(n), np.diff(swap_off))]
+    )
+    rows = rows[np.argsort(owner, kind="stable")]
+    rows, offsets = _sorted_capped(
+        rows, ragged.offsets_from_counts(n_members), cat.galaxies[:, I_MAG], cap
+    )
+    return rows, offsets, n_swap / np.maximum(n_members, 1)
+
+
 def build_sets(
     cat: Catalogue, opts: SetsPrepConfig, rng: np.random.Generator
 ) -> tuple[MemberSets, BuildReport]:
-    """Member sets (kind 0) then non-member sets (kind 1), in catalogue order."""
-    mem_rows, mem_off = cat.members
+    """Member sets (kind 0), non-member sets (kind 1) and contaminated member sets (kind 2,
+    negatives of set detection), in catalogue order within each kind."""
     field_rows, field_off = cat.field
-    n = mem_off.size - 1
-    n_members = np.diff(mem_off)
-    n_field = np.diff(field_off)
-    mag_i = cat.galaxies[:, I_MAG]
+    n = cat.members[1].size - 1
+    n_members = np.diff(cat.members[1])
+    has_field = np.diff(field_off) > 0
+    keep = []
 
     # Member sets, a random fraction f ~ U(0, c) of each replaced by aperture non-members.
     f = rng.uniform(0.0, opts.contamination, n) if opts.contamination else np.zeros(n)
-    n_swap = np.minimum(np.round(f * n_members).astype(np.int64), n_field)
-    kept, kept_off = _random_picks(mem_off, n_members - n_swap, rng)
-    swapped, swap_off = _random_picks(field_off, n_swap, rng)
-    pos_rows = np.concatenate([mem_rows[kept], field_rows[swapped]])
-    pos_owner = np.concatenate(
-        [np.repeat(np.arange(n), np.diff(kept_off)), np.repeat(np.arange(n), np.diff(swap_off))]
-    )
-    order = np.argsort(pos_owner, kind="stable")
-    pos_rows, pos_off = _sorted_capped(
-        pos_rows[order], ragged.offsets_from_counts(n_members), mag_i, opts.max_members
-    )
+    rows, offsets, reached = _mixed(cat, f, opts.max_members, rng)
+    big = np.diff(offsets) >= opts.min_members
+    keep.append(_assemble(cat, rows, offsets, np.arange(n), 0, reached).take(np.flatnonzero(big)))
 
     # Non-member sets for a fraction `negatives` of the clusters (with candidates).
-    has_field = n_field > 0
     chosen = has_field & (rng.random(n) < opts.negatives)
-    neg_size = np.where(chosen, n_members, 0)
-    neg_rows, neg_off = _random_picks(field_off, neg_size, rng)
-    neg_rows, neg_off = _sorted_capped(field_rows[neg_rows], neg_off, mag_i, opts.max_members)
-    neg_clusters = np.flatnonzero(chosen)
-    neg_off = ragged.offsets_from_counts(np.diff(neg_off)[neg_clusters])
+    picked, picked_off = _random_picks(field_off, np.where(chosen, n_members, 0), rng)
+    rows, offsets = _sorted_capped(
+        field_rows[picked], picked_off, cat.galaxies[:, I_MAG], opts.max_members
+    )
+    clusters = np.flatnonzero(chosen)
+    offsets = ragged.offsets_from_counts(np.diff(offsets)[clusters])
+    keep.append(_assemble(cat, rows, offsets, clusters, 1, np.ones(clusters.size)))
 
-    big = np.diff(pos_off) >= opts.min_members
-    pos_sets = _assemble(cat, pos_rows, pos_off, np.arange(n), 0, n_swap / np.maximum(n_members, 1))
-    pos_sets = pos_sets.take(np.flatnonzero(big))
-    neg_sets = _assemble(cat, neg_rows, neg_off, neg_clusters, 1, np.ones(neg_clusters.size))
-    neg_sets = neg_sets.take(np.flatnonzero(np.diff(neg_sets.offsets) >= opts.min_members))
+    # Contaminated member sets, negatives: `contaminated_fraction` of the members replaced.
+    chosen = has_field & (rng.random(n) < opts.contaminated)
+    fraction = np.full(n, opts.contaminated_fraction)
+    rows, offsets, reached = _mixed(cat, fraction, opts.max_members, rng)
+    clusters = np.flatnonzero(chosen)
+    sub, sub_off = ragged.take(offsets, clusters)
+    keep.append(_assemble(cat, rows[sub], sub_off, clusters, 2, reached[clusters]))
+
+    for kind in (1, 2):
+        keep[kind] = keep[kind].take(np.flatnonzero(keep[kind].sizes >= opts.min_members))
     report = BuildReport(
         clusters=n,
-        member_sets=len(pos_sets),
-        non_member_sets=len(neg_sets),
+        member_sets=len(keep[0]),
+        non_member_sets=len(keep[1]),
+        contaminated_sets=len(keep[2]),
         too_small=int((~big).sum()),
         without_non_members=int((~has_field).sum()),
     )
-    return MemberSets.concatenate([pos_sets, neg_sets]), report
+    return MemberSets.concatenate(keep), report
 
 
 def _assemble(

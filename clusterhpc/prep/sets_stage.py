@@ -48,6 +48,7 @@ from clusterhpc.prep.member_sets import (
 )
 from clusterhpc.prep.sky_groups import sky_groups
 from clusterhpc.prep.split import SPLITS, assign_groups
+from clusterhpc.sky.geometry import separation
 
 log = get_logger("prep.sets")
 SETS_STREAM = 101  # the random stream of set building (contamination, negatives)
@@ -79,15 +80,17 @@ def input_files(cfg: Config) -> list[Path]:
     return [root / "catalog.fits", root / "members.fits", *extra]
 
 
-def _rows_by_id(ids: np.ndarray, catalogue_ids: np.ndarray, what: str) -> np.ndarray:
-    """Catalogue row of every ID; DataError naming the first unknown one."""
+def _rows_by_id(
+    ids: np.ndarray, catalogue_ids: np.ndarray, what: str, table: str = "catalog.fits"
+) -> np.ndarray:
+    """Row in `table` (IDs `catalogue_ids`) of every ID; DataError naming the first unknown."""
     order = np.argsort(catalogue_ids)
     pos = np.clip(
         np.searchsorted(catalogue_ids[order], ids), 0, max(ids.size and order.size - 1, 0)
     )
     found = catalogue_ids[order][pos] == ids if order.size else np.zeros(ids.size, bool)
     if not found.all():
-        raise DataError(f"{what}: ID {int(ids[~found][0])} is not in catalog.fits")
+        raise DataError(f"{what}: ID {int(ids[~found][0])} is not in {table}")
     return order[pos]
 
 
@@ -102,12 +105,31 @@ def _pair_keys(
 
 
 def _table(columns: dict[str, np.ndarray], n: int, names: tuple[str, ...]) -> np.ndarray:
-    """(n, len(names)) float32 of the named columns, NaN for those missing."""
+    """(n, len(names)) float32 of the named columns, NaN for those missing and for
+    magnitudes outside 0-40 (SDSS writes -9999 for none)."""
     out = np.full((n, len(names)), np.nan, np.float32)
     for k, name in enumerate(names):
         if name in columns:
             out[:, k] = columns[name]
+            if name.startswith("MODEL_MAG"):
+                out[(out[:, k] < 0) | (out[:, k] > 40), k] = np.nan
     return out
+
+
+def _same_columns(members: np.ndarray, others: np.ndarray, path: Path) -> None:
+    """Blank, in both tables, the columns one of them lacks entirely: a value present only
+    for members would tell them from non-members by itself."""
+    for k, name in enumerate(GALAXY_COLUMNS):
+        if name in ("P", "P_FREE") or not len(members) or not len(others):
+            continue
+        lack = np.isnan(members[:, k]).all(), np.isnan(others[:, k]).all()
+        if lack[0] != lack[1]:
+            log.warning(
+                "prep sets: %s is missing in %s: left out for members and non-members alike",
+                name,
+                "members.fits" if lack[0] else path,
+            )
+            members[:, k] = others[:, k] = np.nan
 
 
 def _truth(cfg: Config, clusters: Clusters, z_spec: np.ndarray) -> dict[str, np.ndarray]:
@@ -130,7 +152,7 @@ def _truth(cfg: Config, clusters: Clusters, z_spec: np.ndarray) -> dict[str, np.
     if path is None:
         return meta
     truth = read_optional_columns(path, ("ID", "RA", "DEC", "Z", "LAMBDA"), ("LN_MASS",))
-    rows = _rows_by_id(clusters.id, truth["ID"], f"{clusters.path} against {path}")
+    rows = _rows_by_id(clusters.id, truth["ID"], clusters.path, path.name)
     meta.update(
         true_ra=truth["RA"][rows],
         true_dec=truth["DEC"][rows],
@@ -194,8 +216,8 @@ def read_catalogue(cfg: Config) -> Catalogue:
     members_file = root / "members.fits"
     mem = read_optional_columns(
         members_file,
-        ("ID", "RA", "DEC", "P", "P_FREE", *MAGS),
-        ("ZRED", "OBJID"),
+        ("ID", "RA", "DEC", *MAGS),
+        ("P", "P_FREE", "ZRED", "OBJID"),
     )
     owner = _rows_by_id(mem["ID"], clusters.id, str(members_file))
     order = np.argsort(owner, kind="stable")
@@ -207,6 +229,20 @@ def read_catalogue(cfg: Config) -> Catalogue:
     field_rows, field_off = np.zeros(0, np.int64), np.zeros(len(clusters) + 1, np.int64)
 
     path = galaxies_path(cfg)
+    opts = cfg.prep.sets
+    if path is None and (opts.contamination > 0 or "detect" in cfg.model.sets.targets):
+        raise DataError(
+            f"{survey_path(cfg, cfg.query.out or 'galaxies') / 'galaxies.fits'}: no galaxies "
+            "around the clusters, needed for prep.sets.contamination and a detect target: run "
+            "`clusterhpc prep query` (real survey) or simulate with simulate.galaxies.write=true, "
+            "or name the table in prep.sets.galaxies"
+        )
+    if path is None and opts.negatives > 0:
+        log.warning(
+            "prep sets: no galaxies around the clusters (prep.sets.galaxies): no non-member "
+            "sets are built despite prep.sets.negatives = %g",
+            opts.negatives,
+        )
     if path is not None:
         if "OBJID" not in mem:
             raise DataError(
@@ -217,6 +253,7 @@ def read_catalogue(cfg: Config) -> Catalogue:
             path, clusters, aperture, owner, mem
         )
         field_rows = n_mem + np.arange(rows.size)
+        _same_columns(galaxies[0], table, path)
         positions.append(position)
         galaxies.append(table)
         log.info("prep sets: %d aperture non-members from %s", rows.size, path)
@@ -230,13 +267,22 @@ def read_catalogue(cfg: Config) -> Catalogue:
 
 
 def split_sets(sets: MemberSets, fractions: list[float], seed: int) -> tuple[np.ndarray, dict]:
-    """Split index per set: whole sky groups of overlapping apertures (a cluster's sets with
-    it), member sets meeting the fractions; and the report."""
+    """Split index per set: whole sky groups of clusters whose squares (holding the aperture
+    and every galaxy of the cluster's sets) overlap, a cluster's sets together; each kind of
+    set meeting the fractions; and the report."""
     meta = sets.meta
-    first = np.unique(meta["id"], return_index=True)[1]  # one aperture per cluster
-    side = 2.0 * meta["aperture_arcmin"][first] * 60.0
+    ids, first, cluster_row = np.unique(meta["id"], return_index=True, return_inverse=True)
+    # a square around each cluster holding its aperture and every galaxy of its sets
+    owner = sets.set_index()
+    sep = np.degrees(
+        separation(meta["ra"][owner], meta["dec"][owner], sets.column("RA"), sets.column("DEC"))
+    )
+    reach = meta["aperture_arcmin"].astype(np.float64) / 60.0
+    np.maximum.at(reach, owner, sep)
+    radius = np.zeros(ids.size)
+    np.maximum.at(radius, cluster_row, reach)
+    side = 2.0 * radius * 3600.0
     group_of_cluster = sky_groups(meta["ra"][first], meta["dec"][first], side)
-    cluster_row = np.searchsorted(meta["id"][first], meta["id"])
     group = group_of_cluster[cluster_row]
     split = assign_groups(group, fractions, seed, kind=meta["kind"].astype(np.int64))
     sizes = np.bincount(group_of_cluster)
@@ -244,6 +290,7 @@ def split_sets(sets: MemberSets, fractions: list[float], seed: int) -> tuple[np.
         name: {
             "member_sets": int(np.sum((split == k) & (meta["kind"] == 0))),
             "non_member_sets": int(np.sum((split == k) & (meta["kind"] == 1))),
+            "contaminated_sets": int(np.sum((split == k) & (meta["kind"] == 2))),
         }
         for k, name in enumerate(SPLITS)
     }
@@ -276,6 +323,7 @@ def _write(
     cfg: Config, out: Path, sets: MemberSets, split: np.ndarray, fingerprint: str, report: dict
 ) -> None:
     """Shards per split, then the index (written last, so it names only whole shards)."""
+    (out / INDEX).unlink(missing_ok=True)  # shards are rewritten: no index names a mix
     per_shard = cfg.prep.sets.shard_size
     index = {"fingerprint": fingerprint, "splits": {}, "report": report}
     for k, name in enumerate(SPLITS):
@@ -295,7 +343,7 @@ def _write(
         }
     atomic_write_text(out / INDEX, json.dumps(index, indent=1))
     listed = {f for entry in index["splits"].values() for f in entry["shards"]}
-    for stale in out.glob("*.h5"):
+    for stale in (f for split in SPLITS for f in out.glob(f"{split}-*-of-*.h5")):
         if stale.name not in listed:
             stale.unlink()
 
@@ -328,16 +376,18 @@ def _run(cfg: Config) -> None:
     _write(cfg, out, sets, split, fingerprint, report)
     atomic_write_text(out / "sets_report.json", json.dumps(report, indent=1))
     log.info(
-        "prep sets: %d member sets, %d non-member sets (%d too small, %d apertures without "
-        "non-members) in %d sky groups (largest %d) -> %s; %s",
+        "prep sets: %d member sets, %d non-member and %d contaminated sets (%d too small, %d "
+        "apertures without non-members) in %d sky groups (largest %d) -> %s; %s",
         built.member_sets,
         built.non_member_sets,
+        built.contaminated_sets,
         built.too_small,
         built.without_non_members,
         report["groups"],
         report["largest_group"],
         out,
         ", ".join(
-            f"{k} {v['member_sets']}+{v['non_member_sets']}" for k, v in report["splits"].items()
+            f"{k} {v['member_sets']}+{v['non_member_sets']}+{v['contaminated_sets']}"
+            for k, v in report["splits"].items()
         ),
     )

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from clusterhpc.config import Config
-from clusterhpc.data.set_encoder import MODEL_INPUTS, SetEncoder, usable_sets
+from clusterhpc.data.set_encoder import MODEL_INPUTS, SetEncoder, training_keys, usable_sets
 from clusterhpc.data.set_features import random_rotations, rotate_sets
 from clusterhpc.errors import DataError
 from clusterhpc.io.set_shards import MemberSets, read_index, read_split, split_fingerprint
@@ -30,7 +30,11 @@ from clusterhpc.paths import sets_dir
 
 log = get_logger("train")
 EPOCH_STREAM = 102  # permutation and rotations of an epoch
-LEAKS = {"lnlam": "lambda = sum(P * P_FREE)", "detect": "non-members have P = 0"}
+LEAKS = {
+    "lnlam": "lambda = sum(P * P_FREE)",
+    "lnmass": "lambda = sum(P * P_FREE), and the mass follows lambda",
+    "detect": "non-members have P = 0",
+}
 
 
 class SetsTask:
@@ -82,9 +86,10 @@ class SetsTask:
     ) -> Iterator[dict[str, np.ndarray]]:
         per_rank = self.cfg.train.batch_size
         step_size = per_rank * n_ranks
+        keys = training_keys(len(order), epoch)
         for step in range(start, len(order) // step_size):
             first = step * step_size + rank * per_rank
-            yield self.encoder.batch(*data, order[first : first + per_rank], epoch)
+            yield self.encoder.batch(*data, order[first : first + per_rank], keys)
 
     def train_batches(self, epoch: int, start_step: int, rank: int, n_ranks: int):
         order = np.random.default_rng([self.cfg.seed, EPOCH_STREAM, epoch]).permutation(

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from clusterhpc.config import load_config
-from clusterhpc.data.set_encoder import SetEncoder
+from clusterhpc.data.set_encoder import SetEncoder, inference_keys
 from clusterhpc.data.set_features import (
     Standardiser,
     feature_names,
@@ -18,6 +18,7 @@ from clusterhpc.data.set_features import (
     set_targets,
 )
 from clusterhpc.data.set_geometry import reference_positions
+from clusterhpc.errors import DataError
 from clusterhpc.io.set_shards import GALAXY_COLUMNS, META_FIELDS, MemberSets
 from clusterhpc.sky.geometry import offset_positions, separation, unit_vectors
 
@@ -146,3 +147,25 @@ def test_every_target_has_its_width(target):
     sets = make_sets(HARD[:2])
     values = set_targets(sets, [target])[target]
     assert values.shape == ((2, 2) if target == "centre" else (2,))
+
+
+def test_encoder_scales_the_centre_isotropically_and_refuses_an_unknown_target():
+    sets = make_sets(HARD)
+    cfg = load_config(None, ["model.sets.targets=[centre, lnmass]"]).model.sets
+    encoder = SetEncoder(cfg, sets)
+    centre = encoder.record()["target_scale"]["centre"]
+    assert centre["mean"] == [0.0, 0.0] and centre["std"][0] == centre["std"][1] > 0
+    sets.meta["ln_mass"][:] = np.nan  # a real catalogue: no mass
+    with pytest.raises(DataError, match="no training member set has a true lnmass"):
+        SetEncoder(cfg, sets)
+
+
+def test_inference_keys_follow_the_set_not_its_row():
+    sets = make_sets(HARD)
+    sets.meta["id"][:] = [11, 12, 13, 14, 15]
+    order = np.array([3, 0, 4, 1, 2])
+    keys = inference_keys(sets)
+    np.testing.assert_array_equal(inference_keys(sets.take(order)), keys[order])
+    assert len({tuple(k) for k in keys}) == len(sets)
+    assert not np.any(np.all(inference_keys(sets, draw=1) == keys, axis=1))
+    assert np.all(keys[:, 1] < 0)  # never a training key (row, epoch >= 0)

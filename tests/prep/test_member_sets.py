@@ -169,3 +169,60 @@ def test_shards_carry_checksums_and_an_unknown_member_id_is_named(survey):
 
     with pytest.raises(DataError, match=r"ID 999 is not in catalog\.fits"):
         prep_sets(sets_config(root))
+
+
+def test_contaminated_sets_are_negatives_with_that_fraction_of_non_members(survey):
+    root, _, _ = survey
+    cfg = sets_config(root, "prep.sets.contaminated=1", "prep.sets.contaminated_fraction=0.5")
+    assert prep_sets(cfg) == 0
+    sets = read_split(root / "sets", "train")
+    bad = np.flatnonzero(sets.meta["kind"] == 2)
+    assert bad.size > 0 and not sets.meta["is_cluster"][bad].any()
+    frac = 1.0 - np.add.reduceat(sets.member, sets.offsets[:-1]) / sets.sizes
+    np.testing.assert_allclose(frac[bad], sets.meta["contamination"][bad], atol=1e-6)
+    # half of the members swapped (to rounding), fewer where the aperture holds too few
+    rounding = 0.5 / sets.sizes[bad] + 1e-9
+    assert np.all(frac[bad] <= 0.5 + rounding) and np.all(frac[bad] > 0)
+    assert np.mean(np.abs(frac[bad] - 0.5) <= rounding) > 0.5
+
+
+def test_without_galaxies_detection_is_refused_and_non_member_sets_are_skipped(survey, caplog):
+    root, _, _ = survey
+    (root / "galaxies" / "galaxies.fits").unlink()
+    from clusterhpc.errors import DataError
+
+    with pytest.raises(DataError, match=r"galaxies\.fits: no galaxies around the clusters"):
+        prep_sets(sets_config(root, "model.sets.targets=[detect]", "prep.sets.negatives=1"))
+    assert prep_sets(sets_config(root, "prep.sets.negatives=1")) == 0
+    assert "no non-member sets are built" in caplog.text
+    for sets in all_sets(root):
+        assert np.all(sets.meta["kind"] == 0)
+
+
+@pytest.mark.slow
+def test_no_galaxy_of_the_simulated_catalogue_sits_in_two_splits(tmp_path):
+    """On the mock (members follow the true R_lambda, apertures the catalogue's), every
+    galaxy of every set, members and non-members, stays in one split."""
+    from tests.train.sets_fixtures import make_sets_survey
+
+    root = make_sets_survey(tmp_path)
+    seen = {}
+    for split in SPLITS:
+        sets = read_split(root / "sets", split)
+        seen[split] = set(map(tuple, np.round(sets.positions, 9).tolist()))
+    for a, b in ((0, 1), (0, 2), (1, 2)):
+        assert not seen[SPLITS[a]] & seen[SPLITS[b]]
+
+
+def test_a_column_only_members_have_is_blanked_for_all_and_sentinels_are_missing(survey, caplog):
+    root, tables, _ = survey
+    galaxies = tables["galaxies"]
+    galaxies.remove_column("zred")  # a query without photo-z
+    galaxies["modelMag_u"][0] = -9999.0  # SDSS's "no measurement"
+    galaxies.write(root / "galaxies" / "galaxies.fits", overwrite=True)
+    assert prep_sets(sets_config(root, "prep.sets.negatives=1", "prep.sets.min_members=1")) == 0
+    assert "ZRED is missing in" in caplog.text
+    for sets in all_sets(root):
+        assert np.isnan(sets.column("ZRED")).all()
+        u = sets.column("MODEL_MAG_U")
+        assert np.all(np.isnan(u) | ((u > 0) & (u < 40)))
