@@ -29,7 +29,8 @@ MAD_TO_SIGMA = 1.4826
 
 
 def simet_log10_mass(lam: np.ndarray) -> np.ndarray:
-    """log10 M [M☉] from richness (Simet et al. 2017, as in the seed): 10^14.344 (λ/40)^1.33."""
+    """log10 M200m [h⁻¹ M☉] from richness (Simet et al. 2017, as in the seed):
+    10^14.344 (λ/40)^1.33."""
     return 14.344 + 1.33 * np.log10(np.asarray(lam, np.float64) / 40.0)
 
 
@@ -306,18 +307,26 @@ def redshift_scores(z_true: np.ndarray, z_pred: np.ndarray, outlier: float) -> d
     }
 
 
-def richness_scores(lam_true: np.ndarray, ln_lam_pred: np.ndarray) -> dict:
-    """Bias (median), scatter (std) and σ_NMAD of Δ ln λ."""
-    d = np.asarray(ln_lam_pred) - np.log(np.asarray(lam_true))
+def ln_scores(true: np.ndarray, pred: np.ndarray) -> dict:
+    """Bias (median), mean, scatter (std) and σ_NMAD of Δ = pred - true (ln quantities)."""
+    d = np.asarray(pred, np.float64) - np.asarray(true, np.float64)
     if not len(d):
-        return {"n": 0, "bias_ln": None, "scatter_ln": None, "sigma_nmad_ln": None}
+        return {"n": 0, "bias": None, "mean": None, "scatter": None, "sigma_nmad": None}
     median = float(np.median(d))
     return {
         "n": len(d),
-        "bias_ln": median,
-        "scatter_ln": float(d.std()),
-        "sigma_nmad_ln": float(MAD_TO_SIGMA * np.median(np.abs(d - median))),
+        "bias": median,
+        "mean": float(d.mean()),
+        "scatter": float(d.std()),
+        "sigma_nmad": float(MAD_TO_SIGMA * np.median(np.abs(d - median))),
     }
+
+
+def richness_scores(lam_true: np.ndarray, ln_lam_pred: np.ndarray) -> dict:
+    """Bias (median), scatter (std) and σ_NMAD of Δ ln λ."""
+    s = ln_scores(np.log(np.asarray(lam_true, np.float64)), ln_lam_pred)
+    names = {"bias": "bias_ln", "scatter": "scatter_ln", "sigma_nmad": "sigma_nmad_ln"}
+    return {"n": s["n"], **{new: s[old] for old, new in names.items()}}
 
 
 def value_scores(

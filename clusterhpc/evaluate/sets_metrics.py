@@ -27,7 +27,7 @@ from scipy.special import erf, erfinv
 
 from clusterhpc.data.set_features import set_targets
 from clusterhpc.evaluate.classifier_metrics import pr_curve, rates_at, roc_curve
-from clusterhpc.evaluate.metrics import MAD_TO_SIGMA, redshift_scores
+from clusterhpc.evaluate.metrics import ln_scores, redshift_scores
 from clusterhpc.io.set_shards import MemberSets
 
 TARGETS = ("z", "lnlam", "lnmass", "centre")
@@ -48,21 +48,6 @@ def scored_rows(truth: dict[str, np.ndarray], target: str) -> np.ndarray:
     """(n,) bool: member sets whose true `target` is known."""
     values = truth[target].reshape(len(truth["is_cluster"]), -1)
     return truth["is_cluster"] & np.isfinite(values).all(axis=1)
-
-
-def ln_scores(true: np.ndarray, pred: np.ndarray) -> dict:
-    """Bias (median), mean, scatter (std) and σ_NMAD of Δ = pred - true (ln quantities)."""
-    d = np.asarray(pred, np.float64) - np.asarray(true, np.float64)
-    if not len(d):
-        return {"n": 0, "bias": None, "mean": None, "scatter": None, "sigma_nmad": None}
-    median = float(np.median(d))
-    return {
-        "n": len(d),
-        "bias": median,
-        "mean": float(d.mean()),
-        "scatter": float(d.std()),
-        "sigma_nmad": float(MAD_TO_SIGMA * np.median(np.abs(d - median))),
-    }
 
 
 def centre_distance_arcsec(true: np.ndarray, pred: np.ndarray) -> np.ndarray:

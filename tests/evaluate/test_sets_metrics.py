@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from clusterhpc.config import EvaluateConfig
+from clusterhpc.evaluate.metrics import ln_scores
 from clusterhpc.evaluate.metrics_file import json_safe
 from clusterhpc.evaluate.sets_baselines import set_baselines
 from clusterhpc.evaluate.sets_metrics import (
@@ -16,7 +17,6 @@ from clusterhpc.evaluate.sets_metrics import (
     centre_scores,
     detection_scores,
     expected_within,
-    ln_scores,
     purity_at_completeness,
     radius_holding,
     target_scores,
