@@ -52,14 +52,19 @@ def model_summary(train_cfg: Config, run: Path) -> dict:
     once trained, the throughput."""
     m, t = train_cfg.model, train_cfg.train
     if m.kind == "cnn":
-        architecture = dataclasses.asdict(m.cnn)
+        architecture = {**dataclasses.asdict(m.cnn), "width": m.width, "input_size": m.input_size}
+    elif m.kind in ("sets", "mlp"):
+        architecture = {k: getattr(m.sets, k) for k in ("hidden", "depth", "max_members")}
     else:
-        architecture = {"backbone": m.backbone, "head": m.head}
+        architecture = {
+            "backbone": m.backbone,
+            "head": m.head,
+            "width": m.width,
+            "input_size": m.input_size,
+        }
     summary = {
         "kind": m.kind,
         **architecture,
-        "width": m.width,
-        "input_size": m.input_size,
         "epochs": t.epochs,
         "batch_size": t.batch_size,
         "lr_init": t.lr_init,

@@ -133,12 +133,9 @@ def evaluate_sets(cfg: Config, run: Path, train_cfg: Config, started: float) -> 
     plots = write_sets_plots(out / "plots", ev, report, pred, baselines, metrics)
     metrics["plots"] = {caption: os.path.relpath(path, out) for caption, path in plots.items()}
     metrics["weights"] = predictor.weights
-    metrics["model"] = {
-        **model_summary(train_cfg, run),
-        "pooling": train_cfg.model.pooling,
-        "mlp_input": train_cfg.model.mlp_input,
-        "targets": targets,
-    }
+    m = train_cfg.model
+    variant = {"pooling": m.pooling, "k": m.sets.k} if m.kind == "sets" else {"input": m.mlp_input}
+    metrics["model"] = {**model_summary(train_cfg, run), **variant, "targets": targets}
     metrics = write_metrics(metrics, run, out, started, predictor.weights, False)
     write_sets_report(out / "report.md", metrics, metrics["plots"])
     headline = {
