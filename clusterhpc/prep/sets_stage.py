@@ -163,6 +163,31 @@ def _truth(cfg: Config, clusters: Clusters, z_spec: np.ndarray) -> dict[str, np.
     return meta
 
 
+def _check_coverage(
+    path: Path,
+    clusters: Clusters,
+    aperture: np.ndarray,
+    owner: np.ndarray,
+    ra: np.ndarray,
+    dec: np.ndarray,
+) -> None:
+    """Warn when the galaxy table does not reach the apertures (a query box smaller than
+    them): non-member sets would then be more compact than member sets, a false signal."""
+    reach = np.zeros(len(clusters))
+    sep = np.degrees(separation(clusters.ra[owner], clusters.dec[owner], ra, dec)) * 60.0
+    np.maximum.at(reach, owner, sep)
+    short = reach < 0.9 * aperture
+    if short.mean() > 0.1:
+        log.warning(
+            "prep sets: for %.0f %% of the clusters the galaxies of %s stop short of 0.9 of the "
+            "aperture (%.1f' at the median): raise query.half_size_arcmin above "
+            "prep.sets.aperture_r_lambda x R_lambda, or lower the latter",
+            100 * short.mean(),
+            path,
+            float(np.median(aperture)),
+        )
+
+
 def _aperture_non_members(
     path: Path,
     clusters: Clusters,
@@ -192,6 +217,7 @@ def _aperture_non_members(
         gal["MODEL_MAG_I"],
         is_own,
     )
+    _check_coverage(path, clusters, aperture, g_owner, gal["RA"], gal["DEC"])
     rows = np.flatnonzero(keep)
     rows = rows[np.argsort(g_owner[rows], kind="stable")]
     offsets = ragged.offsets_from_counts(np.bincount(g_owner[rows], minlength=len(clusters)))

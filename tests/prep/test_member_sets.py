@@ -226,3 +226,18 @@ def test_a_column_only_members_have_is_blanked_for_all_and_sentinels_are_missing
         assert np.isnan(sets.column("ZRED")).all()
         u = sets.column("MODEL_MAG_U")
         assert np.all(np.isnan(u) | ((u > 0) & (u < 40)))
+
+
+def test_a_galaxy_table_that_stops_short_of_the_apertures_is_flagged(survey, caplog):
+    root, tables, _ = survey
+    catalog, galaxies = tables["catalog"], tables["galaxies"]
+    assert prep_sets(sets_config(root)) == 0
+    assert "stop short" not in caplog.text
+    row = np.searchsorted(catalog["ID"], galaxies["CLUSTER_ID"])
+    sep = np.degrees(
+        separation(catalog["RA"][row], catalog["DEC"][row], galaxies["ra"], galaxies["dec"])
+    )
+    radius = r_lambda_arcmin(catalog["LAMBDA"], catalog["Z_LAMBDA"])[row] / 60
+    galaxies[sep < 0.5 * radius].write(root / "galaxies" / "galaxies.fits", overwrite=True)
+    assert prep_sets(sets_config(root)) == 0
+    assert "stop short of 0.9 of the aperture" in caplog.text
