@@ -67,8 +67,11 @@ def test_evaluate_and_detect(tmp_path) -> None:
     assert len(table) > 0
     # Each test cluster's nearest detection (its box centre on the sky), against chance: as
     # many positions as the catalogue has detections on that cutout, drawn uniformly over it,
-    # and the nearest of them. Measured (seeds and ISAs as above): median 0.08-0.15', chance
-    # 0.67' (seed 42).
+    # and the nearest of them. The fraction of clusters with a detection within 0.25' (the
+    # evaluation's centre criterion): measured 0.50 (ONEDNN_MAX_CPU_ISA=AVX2) and 0.75 (native
+    # AVX-512) on one machine, against 0.08-0.09 by chance. A median separation is no bound:
+    # with half the clusters found, it is the distance to the nearest other detection (0.09'
+    # native, 29.8' with AVX2 on that machine).
     split = PackedSplit(cfg.data.root + "/packed", "test")
     rng = np.random.default_rng(0)
     seps, chance = [], []
@@ -84,4 +87,6 @@ def test_evaluate_and_detect(tmp_path) -> None:
         k = max(1, int(np.sum(from_cutout * 60 < 32 * np.sqrt(2) * to_arcmin)))
         random_xy = rng.uniform(0, 64, (256, k, 2))
         chance.append(np.hypot(*np.moveaxis(random_xy - centre, -1, 0)).min(axis=1) * to_arcmin)
-    assert np.median(seps) < 0.5 * np.median(np.concatenate(chance))
+    found = np.mean(np.asarray(seps) < 0.25)
+    by_chance = np.mean(np.concatenate(chance) < 0.25)
+    assert found > 0.3 and found > 3 * by_chance
