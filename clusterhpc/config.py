@@ -26,6 +26,11 @@ class DataConfig:
     simulated: bool = param(
         True, help="the survey is the mock one `simulate` writes (false: real files, never touched)"
     )
+    packed: str = param(
+        "",
+        help="packed shards directory ('' = data.root/packed); e.g. a node-local copy staged "
+        "by slurm/train_yolo.sbatch STAGE_DIR",
+    )
 
 
 @dataclass

@@ -153,7 +153,7 @@ def _outputs(cfg: Config) -> Iterator[str]:
     places = {
         "data.root": survey_dir(cfg),  # stage stamps and packed shards live there
         "prep.out": prep_dir(cfg),
-        "data.root (packed/)": packed_dir(cfg),
+        "data.packed" if cfg.data.packed else "data.root (packed/)": packed_dir(cfg),
         "model.anchors": anchors_path(cfg).parent,
         "run.dir": run_dir(cfg),
     }

@@ -22,7 +22,17 @@ def prep_dir(cfg: Config) -> Path:
 
 
 def packed_dir(cfg: Config) -> Path:
-    return survey_dir(cfg) / "packed"
+    """`data.packed` when set (e.g. a node-local copy staged for training), else
+    `<data.root>/packed`."""
+    return Path(cfg.data.packed) if cfg.data.packed else survey_dir(cfg) / "packed"
+
+
+def trained_packed_dir(train_cfg: Config) -> Path:
+    """Where a trained run's own shards are read again after training (evaluate, detect): its
+    `data.packed` while that still holds a packed index, else `<data.root>/packed` (a node-local
+    copy staged for training is gone once the job ends, or lies on another node)."""
+    packed = packed_dir(train_cfg)
+    return packed if (packed / "index.json").exists() else survey_dir(train_cfg) / "packed"
 
 
 def sets_dir(cfg: Config) -> Path:

@@ -173,11 +173,24 @@ def stages_for(kind: str) -> tuple[PipelineStage, ...]:
     return tuple(stage for stage in STAGES if kind in stage.kinds)
 
 
+# where the shards lie, not what they hold: stages read them by content (`stage_inputs`), and
+# `prep pack` checks its outputs where `data.packed` points; so a staged copy reruns nothing
+NOT_FINGERPRINTED = ("data.packed",)
+
+
 def _value(cfg: Config, dotted: str) -> object:
+    """A config value or section (as a dict) by dotted key, without `NOT_FINGERPRINTED` keys."""
     node: object = cfg
     for part in dotted.split("."):
         node = getattr(node, part)
-    return dataclasses.asdict(node) if dataclasses.is_dataclass(node) else node
+    if not dataclasses.is_dataclass(node):
+        return node
+    values = dataclasses.asdict(node)
+    for key in NOT_FINGERPRINTED:
+        section, _, name = key.rpartition(".")
+        if section == dotted:
+            values.pop(name, None)
+    return values
 
 
 def fingerprint(cfg: Config, stage: PipelineStage) -> str:

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Install the system packages clusterhpc needs, with apt-get, only when missing.
 #   scripts/install-system.sh          MPI (OpenMPI + PMIx) and the Horovod build tools
-#   scripts/install-system.sh --test   also munge, Slurm (ctld, d, dbd, client) and MariaDB for the tests
+#   scripts/install-system.sh --test   also munge, Slurm (ctld, d, dbd, client), MariaDB, and
+#                                      iproute2 + util-linux (the namespaced nodes) for the tests
 # Idempotent: a second run installs nothing. Needs root (or sudo) when something is missing.
 set -euo pipefail
 
 packages=(openmpi-bin libopenmpi-dev libpmix-dev cmake g++ make)
 if [[ "${1:-}" == "--test" ]]; then
-  packages+=(munge slurmctld slurmd slurm-client slurmdbd mariadb-server)
+  packages+=(munge slurmctld slurmd slurm-client slurmdbd mariadb-server iproute2 util-linux)
 fi
 
 missing=()

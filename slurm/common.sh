@@ -63,14 +63,35 @@ chpc_step() {
     local pid=$! rc=0
     trap 'CHPC_WARNED=1; chpc_log "USR1: time limit near, asking the step to checkpoint"
           kill -USR1 '"$pid" USR1
-    trap 'chpc_log "TERM: forwarding to the step"; kill -TERM '"$pid" TERM
+    local termed=0
+    trap 'termed=1; chpc_log "TERM: forwarding to the step"; kill -TERM '"$pid" TERM
     wait "$pid" || rc=$?
     while kill -0 "$pid" 2>/dev/null; do  # `wait` returned early because a trap ran
         rc=0
         wait "$pid" || rc=$?
     done
     trap - USR1 TERM
+    # srun ended by TERM after Slurm cancelled the step (a node failure, scancel) may exit 0:
+    # the step did not finish, so do not report success (ranks that checkpointed exit 75).
+    if [ "$termed" = 1 ] && [ "$rc" -eq 0 ]; then
+        chpc_log "the step was terminated (SIGTERM) before it finished"
+        rc=143
+    fi
     return "$rc"
+}
+
+# chpc_stage SRC DEST: copy directory SRC to DEST on every node of the job (one task per node),
+# for node-local disks: a parallel file system suffers from many ranks reading small files.
+# Each node copies to DEST.partial, then renames it, so a copy cut short (a node lost, a time
+# limit) never looks whole; a requeued job copies again.
+chpc_stage() {
+    local src="$1" dest="$2" nodes="${SLURM_JOB_NUM_NODES:-1}"
+    [ -d "$src" ] || chpc_die "cannot stage $src: not a directory"
+    chpc_log "staging $src to $dest on each of $nodes node(s)"
+    srun --kill-on-bad-exit=1 --mpi=none --nodes="$nodes" --ntasks="$nodes" --ntasks-per-node=1 \
+        sh -c 'mkdir -p "$(dirname "$2")" && rm -rf "$2.partial" && cp -R "$1" "$2.partial" \
+               && rm -rf "$2" && mv "$2.partial" "$2"' sh "$src" "$dest" \
+        || chpc_die "staging $src to $dest failed"
 }
 
 # chpc_finish RC: requeue the job after a checkpointed stop (exit 75), so that it continues from

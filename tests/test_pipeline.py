@@ -35,6 +35,9 @@ def test_run_pipeline_on_two_ranks_then_skip_everything(tmp_path):
     summary = json.loads((run / "train_summary.json").read_text())
     assert summary["status"] == "finished" and summary["ranks"] == 2
     assert summary["epochs_done"] == cfg.train.epochs
+    replicas = summary["replicas"]  # both ranks, one host, the same weights
+    assert [(r["rank"], r["local_rank"]) for r in replicas] == [(0, 0), (1, 1)], replicas
+    assert replicas[0]["weights_sha256"] == replicas[1]["weights_sha256"], replicas
     metrics = json.loads((run / "metrics.json").read_text())
     for key in ("completeness", "purity", "score_threshold", "fp_per_empty_field", "map50"):
         assert key in metrics and np.isfinite(metrics[key]), key

@@ -41,7 +41,7 @@ from clusterhpc.hpc.mpi import Comm, get_comm
 from clusterhpc.log import get_logger
 from clusterhpc.models.cnn_inference import Classifier
 from clusterhpc.models.gradcam import gradcam
-from clusterhpc.paths import packed_dir
+from clusterhpc.paths import trained_packed_dir
 
 log = get_logger("evaluate")
 
@@ -98,7 +98,7 @@ def redshift_section(cfg: Config, train_cfg: Config, report: ScoredSet, called: 
     baseline of a constant z (the median of the training clusters)."""
     clusters = report.label & np.isfinite(report.z_true)
     outlier = cfg.evaluate.outlier
-    train_label, train_z = split_labels(PackedSplit(packed_dir(train_cfg), "train"))
+    train_label, train_z = split_labels(PackedSplit(trained_packed_dir(train_cfg), "train"))
     constant = float(np.median(train_z[train_label > 0]))
     chosen = clusters & called
     return {

@@ -24,7 +24,7 @@ from clusterhpc.data.packed import read_index
 from clusterhpc.errors import DataError
 from clusterhpc.log import get_logger
 from clusterhpc.models import inference_record
-from clusterhpc.paths import packed_dir, run_dir
+from clusterhpc.paths import packed_dir, run_dir, trained_packed_dir
 
 log = get_logger("evaluate")
 
@@ -87,7 +87,7 @@ def choose_sets(cfg: Config, train_cfg: Config, score: Callable[[Path, str], Any
     protocol = {"reported_on": f"all images ({'+'.join(names)}; survey not trained on)"}
     if ev.score_threshold > 0:
         return None, report, {**protocol, "tuned_on": "fixed evaluate.score_threshold"}
-    own = packed_dir(train_cfg)
+    own = trained_packed_dir(train_cfg)
     if "valid" not in (split_names(own) if (own / "index.json").exists() else []):
         raise DataError(
             f"{cfg.data.root} is not the run's survey ({train_cfg.data.root}) and {own} has no "

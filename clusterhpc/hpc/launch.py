@@ -111,7 +111,8 @@ def _stage_prefix(sweep: Sweep, job: SweepJob) -> list[str]:
     spec = sweep.spec.container
     if not spec.image:
         return [sys.executable, "-m", "clusterhpc"]
-    binds = [str(job.run_dir), job.config.data.root, *spec.binds]
+    data = job.config.data
+    binds = [str(job.run_dir), data.root, *([data.packed] if data.packed else []), *spec.binds]
     return [
         spec.apptainer,
         "exec",

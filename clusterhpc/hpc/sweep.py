@@ -247,5 +247,7 @@ def load_sweep(path: str | Path, stages: Collection[str]) -> Sweep:
         except ConfigError as exc:
             raise ConfigError(f"{where}: job {name} ({params}): {exc}") from exc
         cfg.data.root = str(Path(cfg.data.root).resolve())
+        if cfg.data.packed:
+            cfg.data.packed = str(Path(cfg.data.packed).resolve())
         jobs.append(SweepJob(index, name, params, cfg, run))
     return Sweep(path, spec, base, directory, commands, jobs)

@@ -180,9 +180,9 @@ def recalibrate_on_training_images(
     `cfg`'s survey when it holds the run's training shards (by content), else from where the
     run was trained."""
     from clusterhpc.data.packed import PackedSplit
-    from clusterhpc.paths import packed_dir
+    from clusterhpc.paths import packed_dir, trained_packed_dir
 
-    packed = packed_dir(train_cfg)
+    packed = trained_packed_dir(train_cfg)
     if cfg is not None and inference_record.trained_on(detector.run, packed_dir(cfg)):
         packed = packed_dir(cfg)
     split = PackedSplit(packed, "train")

@@ -1,7 +1,8 @@
 """Data-parallel backends: Horovod when several ranks run, a local one for a single process.
 
 Both offer the same small surface: rank/size/local rank, averaging a gradient tape, averaging
-metrics, broadcasting variables and agreeing on a flag (e.g. "a signal arrived"). Both pin the
+metrics, broadcasting variables, agreeing on a flag (e.g. "a signal arrived") and gathering one
+picklable object per rank onto every rank (e.g. the replica report). Both pin the
 process to its local rank's GPU (`clusterhpc.hpc.gpu`).
 
 Horovod's own timeouts are set before `hvd.init()` where the environment does not set them
@@ -64,6 +65,10 @@ class LocalBackend:
     def barrier(self) -> None:
         return None
 
+    def gather_object(self, obj: Any) -> list:
+        """Every rank's `obj`, in rank order: here the one."""
+        return [obj]
+
 
 class HorovodBackend:
     """Horovod over MPI or Gloo: ring all-reduce of gradients, rank 0 broadcasts weights."""
@@ -100,6 +105,10 @@ class HorovodBackend:
     def barrier(self) -> None:
         tf, _ = import_keras()
         self.hvd.allreduce(tf.constant(0), name="barrier")
+
+    def gather_object(self, obj: Any) -> list:
+        """Every rank's `obj` (pickled), in rank order, on every rank."""
+        return list(self.hvd.allgather_object(obj, name="gather_object"))
 
 
 def make_backend(stall_timeout_s: int = 0) -> LocalBackend | HorovodBackend:

@@ -1,7 +1,9 @@
 """`clusterhpc train CONFIG`: train `model.kind` on the packed survey, resumable.
 
 Runs alone, under `horovodrun -np N`, `mpirun -np N` or `srun --mpi=pmix`. Exits with
-EXIT_REQUEUE (75) after checkpointing when SIGTERM/SIGUSR1 arrives.
+EXIT_REQUEUE (75) after checkpointing when SIGTERM/SIGUSR1 arrives. Rank 0 writes
+`train_summary.json` with every rank's replica record (`replicas`); when ranks ended with
+different weights every rank exits 1 instead (`clusterhpc.train.replicas`).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from clusterhpc.log import get_logger
 from clusterhpc.models import inference_record
 from clusterhpc.paths import run_dir
 from clusterhpc.train.identity import run_identity
+from clusterhpc.train.replicas import describe_divergence, diverged, replica_report
 from clusterhpc.train.signals import EXIT_REQUEUE, StopRequest
 from clusterhpc.train.tasks import make_task
 from clusterhpc.train.trainer import Trainer
@@ -34,9 +37,18 @@ def main(cfg: Config) -> int:
         inference_record.start(directory, task.inference_values())
     trainer = Trainer(task, cfg.train, directory, cfg.seed, run_identity(cfg))
     result = trainer.fit(stop)
+    replicas = replica_report(trainer.model, trainer.backend)  # on every rank
+    bad = diverged(replicas)
     if root:
-        summary = {**dataclasses.asdict(result), "ranks": rank_info().size}
+        summary = {**dataclasses.asdict(result), "ranks": rank_info().size, "replicas": replicas}
         atomic_write_text(directory / "train_summary.json", json.dumps(summary, indent=1))
+        if bad:
+            log.error(
+                "ranks diverged, the run is not trustworthy (exit 1): %s",
+                describe_divergence(replicas, bad),
+            )
+    if bad:
+        return 1
     if result.status == "interrupted":
         log.warning(
             "stopped by a signal at step %d; resubmit to continue (exit %d)",

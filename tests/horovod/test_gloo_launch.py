@@ -83,6 +83,9 @@ def test_train_runs_under_gloo(tmp_path):
     summary = json.loads((run / "train_summary.json").read_text())
     assert summary["status"] == "finished" and summary["ranks"] == 2
     assert summary["global_step"] == 2 * TINY["train.max_steps_per_epoch"]
+    replicas = summary["replicas"]  # gathered over Gloo: both ranks, the same weights
+    assert [(r["rank"], r["local_rank"]) for r in replicas] == [(0, 0), (1, 1)], replicas
+    assert replicas[0]["weights_sha256"] == replicas[1]["weights_sha256"], replicas
     assert "[rank 0/2]" in ended.output  # Horovod's world, not two worlds of one
 
 

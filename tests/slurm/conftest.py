@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -51,3 +52,30 @@ def wait_for_job(job_id: str, timeout: float = 120) -> str:
             return state
         time.sleep(0.3)
     raise TimeoutError(f"job {job_id} has no final accounting state after {timeout} s")
+
+
+PREFIX = Path(os.environ.get("CLUSTERHPC_SLURM_PREFIX", "/tmp/clusterhpc-slurm"))
+MULTINODE_PARTITION = "multinode"
+START_MULTINODE = "CLUSTERHPC_SLURM_NS_NODES=2 bash tests/slurm/local-cluster.sh start"
+
+
+@pytest.fixture(scope="session")
+def multinode(slurm) -> list[str]:
+    """The usable nodes of the local cluster's namespaced partition (at least two)."""
+    proc = subprocess.run(
+        ["sinfo", "-h", "-N", "-p", MULTINODE_PARTITION, "-o", "%N %t"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    states = dict(line.split() for line in proc.stdout.splitlines() if line.strip())
+    usable = sorted(node for node, state in states.items() if state in {"idle", "mix", "alloc"})
+    if len(usable) >= 2:
+        return usable
+    message = (
+        f"no 2 usable nodes in Slurm partition {MULTINODE_PARTITION!r} (states: {states}); "
+        f"start the namespaced nodes: {START_MULTINODE}"
+    )
+    if os.environ.get("CI"):
+        pytest.fail(message)
+    pytest.skip(message)

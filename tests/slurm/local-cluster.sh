@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Real single-node Slurm cluster on localhost for the clusterhpc test suite.
+# Real Slurm cluster on this machine for the clusterhpc test suite: one compute node on
+# localhost, plus (with CLUSTERHPC_SLURM_NS_NODES=N) N more nodes, each a slurmd in its own
+# network, UTS and mount namespaces, joined by a bridge: a multi-host cluster on one machine.
 #
 #   bash tests/slurm/local-cluster.sh start     # idempotent; prints `export SLURM_CONF=...`
+#   CLUSTERHPC_SLURM_NS_NODES=2 bash tests/slurm/local-cluster.sh start   # + 2 namespaced nodes
 #   bash tests/slurm/local-cluster.sh status    # exit 0 iff the cluster accepts jobs
-#   bash tests/slurm/local-cluster.sh stop      # cancels jobs, stops all daemons, keeps state
+#   bash tests/slurm/local-cluster.sh stop      # cancels jobs, stops all daemons, removes the
+#                                               # namespaces and links it made, keeps state
 #   bash tests/slurm/local-cluster.sh restart   # stop + start
 #   bash tests/slurm/local-cluster.sh purge     # stop + delete the whole prefix
 #
@@ -17,6 +21,20 @@
 #                            this script), so plain `sbatch`/`sacct` work without env vars.
 # Needs: Debian packages munge slurmctld slurmd slurm-client slurmdbd mariadb-server; root.
 #
+# Namespaced nodes (CLUSTERHPC_SLURM_NS_NODES > 0): nodes nsnode1..N in partition `multinode`.
+#   Bridge chpc-br0 holds the controller's address NET.1; nsnodeI is NET.(10+I) on the eth0 of
+#   network namespace clusterhpc-nsnodeI (a veth pair, host side chpc-nsnodeI). NET is a /24 of
+#   the range reserved for network tests, 198.18.0.0/15, and the namespaces have no route
+#   beyond it: no traffic leaves these addresses. Each node's slurmd runs with hostname nsnodeI
+#   (own UTS namespace) and its own mount namespace, in which
+#     $PREFIX/scratch  is the node's private scratch ($PREFIX/nodes/nsnodeI/scratch seen from
+#                      the host; on the host it is the host node's own): not shared, as a real
+#                      cluster's node-local disks are not;
+#     /etc/hosts       names the controller and every node.
+#   The controller (and every client) then uses NET.1 instead of 127.0.0.1; everything else
+#   (munge's socket, the state under $PREFIX, /tmp) is shared, as a shared file system is.
+#   `stop` removes the namespaces, links and bridge it made (recorded in $PREFIX/ns-made).
+#
 # Environment overrides (defaults in brackets):
 #   CLUSTERHPC_SLURM_PREFIX [/tmp/clusterhpc-slurm]  CLUSTERHPC_SLURM_CLUSTER [clusterhpc]
 #   CLUSTERHPC_SLURM_PARTITION [debug]  CLUSTERHPC_SLURM_CPUS [8]  CLUSTERHPC_SLURM_MEMORY_MB [8000]
@@ -26,6 +44,9 @@
 #   CLUSTERHPC_SLURM_SKIP_SELFTEST [0] (1: skip the srun/sacct/PMIx checks of `start`)
 #   CLUSTERHPC_SLURM_KEEP_JOBS [0]     (1: `stop` does not scancel queued/running jobs)
 #   CLUSTERHPC_SLURM_SYSTEM_CONF [/etc/slurm/slurm.conf] ("" or "none": do not write it)
+#   CLUSTERHPC_SLURM_NS_NODES [0, or as many as the running cluster has] (namespaced nodes, 0-9)
+#   CLUSTERHPC_SLURM_NS_NET [198.18.0] (their /24, inside 198.18.0.0/15)
+#   CLUSTERHPC_SLURM_NS_CPUS [4]  CLUSTERHPC_SLURM_NS_MEMORY_MB [4000]  (declared per node)
 set -euo pipefail
 umask 022
 
@@ -51,6 +72,25 @@ SKIP_SELFTEST="${CLUSTERHPC_SLURM_SKIP_SELFTEST:-0}"
 KEEP_JOBS="${CLUSTERHPC_SLURM_KEEP_JOBS:-0}"
 SYSTEM_CONF="${CLUSTERHPC_SLURM_SYSTEM_CONF-/etc/slurm/slurm.conf}"
 NODE="$(hostname -s)"
+# unset: as many namespaced nodes as the last `start` made (so that `status`, and `start` run
+# again, keep them)
+NS_NODES="${CLUSTERHPC_SLURM_NS_NODES:-$(grep -c '^netns ' "$PREFIX/ns-made" 2>/dev/null || true)}"
+NS_NODES="${NS_NODES:-0}"
+NS_NET="${CLUSTERHPC_SLURM_NS_NET:-198.18.0}"
+NS_CPUS="${CLUSTERHPC_SLURM_NS_CPUS:-4}"
+NS_MEM_MB="${CLUSTERHPC_SLURM_NS_MEMORY_MB:-4000}"
+NS_PARTITION=multinode
+BRIDGE=chpc-br0
+[[ "$NS_NODES" =~ ^[0-9]$ ]] || {
+    echo "local-cluster.sh: CLUSTERHPC_SLURM_NS_NODES=$NS_NODES: give 0 to 9" >&2
+    exit 2
+}
+[[ "$NS_NET" =~ ^198\.1[89]\.([0-9]|[1-9][0-9]|1[0-9][0-9]|2[0-4][0-9]|25[0-5])$ ]] || {
+    echo "local-cluster.sh: CLUSTERHPC_SLURM_NS_NET=$NS_NET: give a /24 of 198.18.0.0/15 (e.g. 198.18.0)" >&2
+    exit 2
+}
+CTLD_ADDR=127.0.0.1
+((NS_NODES == 0)) || CTLD_ADDR="$NS_NET.1"
 
 ETC="$PREFIX/etc"
 LOG="$PREFIX/log"
@@ -67,7 +107,12 @@ DB_PASS="clusterhpc-slurm"
 DB_NAME="slurm_acct_db"
 SLURM_CONF_FILE="$ETC/slurm.conf"
 SLURMDBD_CONF_FILE="$ETC/slurmdbd.conf"
+MPI_CONF_FILE="$ETC/mpi.conf"
+EPILOG_FILE="$ETC/epilog.sh"
 ENV_FILE="$PREFIX/env"
+SCRATCH="$PREFIX/scratch"
+NODES_DIR="$PREFIX/nodes"
+NS_MADE="$PREFIX/ns-made"
 
 export SLURM_CONF="$SLURM_CONF_FILE"
 # Never let a job/test environment leak into our client calls.
@@ -78,6 +123,8 @@ pidfile_of() {
     case "$1" in
         munged) echo "$MUNGE_DIR/munged.pid" ;;
         mariadbd) echo "$DB_DIR/mysqld.pid" ;;
+        slurmd) echo "$RUN/slurmd-$NODE.pid" ;;
+        nsnode*) echo "$RUN/slurmd-$1.pid" ;;
         *) echo "$RUN/$1.pid" ;;
     esac
 }
@@ -85,10 +132,13 @@ logfile_of() {
     case "$1" in
         munged) echo "$MUNGE_DIR/munged.log" ;;
         mariadbd) echo "$LOG/mariadbd.log" ;;
+        slurmd) echo "$LOG/slurmd-$NODE.log" ;;
+        nsnode*) echo "$LOG/slurmd-$1.log" ;;
         *) echo "$LOG/$1.log" ;;
     esac
 }
 DAEMONS=(munged mariadbd slurmdbd slurmctld slurmd)
+for ((i = 1; i <= NS_NODES; i++)); do DAEMONS+=("nsnode$i"); done
 
 log() { printf '[%s] %s\n' "$PROG" "$*" >&2; }
 
@@ -128,12 +178,14 @@ pid_alive() {
 }
 
 daemon_pid() {
-    # Print the PID of a running daemon (from its PID file), or fail.
-    local d="$1" f pid
+    # Print the PID of a running daemon (from its PID file), or fail. A namespaced node's
+    # daemon is its slurmd.
+    local d="$1" f pid comm="$1"
+    [[ "$d" != nsnode* ]] || comm=slurmd
     f="$(pidfile_of "$d")"
     [[ -r "$f" ]] || return 1
     pid="$(tr -dc '0-9' <"$f" 2>/dev/null)"
-    pid_alive "$pid" "$d" || return 1
+    pid_alive "$pid" "$comm" || return 1
     echo "$pid"
 }
 
@@ -192,9 +244,9 @@ write_if_changed() {
 render_slurm_conf() {
     cat <<EOF
 $MARKER
-# Single-node test cluster; prefix $PREFIX
+# Test cluster: $NODE on localhost, $NS_NODES namespaced node(s); prefix $PREFIX
 ClusterName=$CLUSTER
-SlurmctldHost=$NODE(127.0.0.1)
+SlurmctldHost=$NODE($CTLD_ADDR)
 SlurmUser=root
 SlurmdUser=root
 SlurmctldPort=$CTLD_PORT
@@ -204,11 +256,11 @@ CredType=cred/munge
 # cred_expire (min 5, default 120) is also how long a requeued job waits before it may restart.
 AuthInfo=socket=$MUNGE_SOCK,cred_expire=$CRED_EXPIRE
 StateSaveLocation=$SPOOL/slurmctld
-SlurmdSpoolDir=$SPOOL/slurmd
+SlurmdSpoolDir=$SPOOL/slurmd-%n
 SlurmctldPidFile=$RUN/slurmctld.pid
-SlurmdPidFile=$RUN/slurmd.pid
+SlurmdPidFile=$RUN/slurmd-%n.pid
 SlurmctldLogFile=$LOG/slurmctld.log
-SlurmdLogFile=$LOG/slurmd.log
+SlurmdLogFile=$LOG/slurmd-%n.log
 SlurmctldDebug=info
 SlurmdDebug=info
 SlurmdParameters=config_overrides
@@ -217,6 +269,7 @@ TaskPlugin=task/none
 SwitchType=switch/none
 MpiDefault=pmix
 MailProg=/bin/true
+Epilog=$EPILOG_FILE
 ReturnToService=2
 JobRequeue=1
 KillWait=2
@@ -239,6 +292,31 @@ AccountingStoragePort=$DBD_PORT
 AccountingStoragePass=$MUNGE_SOCK
 NodeName=$NODE NodeAddr=127.0.0.1 NodeHostname=$NODE CPUs=$CPUS RealMemory=$MEM_MB State=UNKNOWN
 PartitionName=$PARTITION Nodes=$NODE Default=YES MaxTime=UNLIMITED State=UP
+EOF
+    local i
+    for ((i = 1; i <= NS_NODES; i++)); do
+        echo "NodeName=nsnode$i NodeAddr=$NS_NET.$((10 + i)) NodeHostname=nsnode$i CPUs=$NS_CPUS RealMemory=$NS_MEM_MB State=UNKNOWN"
+    done
+    if ((NS_NODES > 0)); then
+        echo "PartitionName=$NS_PARTITION Nodes=nsnode[1-$NS_NODES] Default=NO MaxTime=UNLIMITED State=UP"
+    fi
+}
+
+render_mpi_conf() {
+    # PMIx's per-step client directory (default /tmp/spmix_appdir_UID_JOB.STEP) on each node's
+    # own scratch: the nodes share /tmp, where the directories of one step would collide.
+    printf '%s\nPMIxCliTmpDirBase=%s\n' "$MARKER" "$SCRATCH"
+}
+
+render_epilog() {
+    # Runs on every node of a job as it ends, as a site's epilog cleans node-local storage:
+    # the PMIx directories its steps leave when a rank dies mid-step, which a requeued run's
+    # steps (the same ids) would collide with.
+    cat <<EOF
+#!/bin/sh
+$MARKER
+rm -rf "$SCRATCH"/spmix_appdir_*_"\$SLURM_JOB_ID".* "$SPOOL/slurmd-\$(hostname -s)/pmix.\$SLURM_JOB_ID".*
+exit 0
 EOF
 }
 
@@ -267,6 +345,8 @@ write_configs() {
     CONFIG_CHANGED=0
     write_if_changed "$SLURM_CONF_FILE" 0644 "$(render_slurm_conf)"
     write_if_changed "$SLURMDBD_CONF_FILE" 0600 "$(render_slurmdbd_conf)"
+    write_if_changed "$MPI_CONF_FILE" 0644 "$(render_mpi_conf)"
+    write_if_changed "$EPILOG_FILE" 0755 "$(render_epilog)"
     chown root:root "$SLURMDBD_CONF_FILE"
     write_if_changed "$ENV_FILE" 0644 "SLURM_CONF=$SLURM_CONF_FILE"
     if [[ -n "$SYSTEM_CONF" && "$SYSTEM_CONF" != none ]]; then
@@ -274,6 +354,10 @@ write_configs() {
             mkdir -p "$(dirname "$SYSTEM_CONF")"
             local saved=$CONFIG_CHANGED
             write_if_changed "$SYSTEM_CONF" 0644 "$(cat "$SLURM_CONF_FILE")"
+            local system_mpi; system_mpi="$(dirname "$SYSTEM_CONF")/mpi.conf"
+            if [[ ! -e "$system_mpi" ]] || grep -qxF "$MARKER" "$system_mpi"; then
+                write_if_changed "$system_mpi" 0644 "$(render_mpi_conf)"
+            fi
             CONFIG_CHANGED=$saved
         else
             log "warning: $SYSTEM_CONF exists and was not written by this script; leaving it alone" \
@@ -283,8 +367,10 @@ write_configs() {
 }
 
 make_dirs() {
-    mkdir -p "$PREFIX" "$ETC" "$LOG" "$RUN" "$SPOOL/slurmctld" "$SPOOL/slurmd" "$DB_DIR" "$MUNGE_DIR"
-    chmod 0755 "$PREFIX" "$ETC" "$LOG" "$RUN" "$SPOOL" "$SPOOL/slurmctld" "$SPOOL/slurmd"
+    mkdir -p "$PREFIX" "$ETC" "$LOG" "$RUN" "$SPOOL/slurmctld" "$SPOOL/slurmd-$NODE" "$DB_DIR" \
+        "$MUNGE_DIR" "$SCRATCH"
+    chmod 0755 "$PREFIX" "$ETC" "$LOG" "$RUN" "$SPOOL" "$SPOOL/slurmctld" "$SPOOL/slurmd-$NODE"
+    chmod 1777 "$SCRATCH"
     chmod 0700 "$DB_DIR"
     chown munge:munge "$MUNGE_DIR"
     chmod 0711 "$MUNGE_DIR"
@@ -386,12 +472,12 @@ ctld_ok() { timeout 10 scontrol ping 2>/dev/null | grep -q 'is UP'; }
 start_slurmctld() {
     if daemon_running slurmctld && ctld_ok; then return 0; fi
     daemon_running slurmctld && stop_daemon slurmctld
-    log "starting slurmctld ($NODE / 127.0.0.1:$CTLD_PORT)"
+    log "starting slurmctld ($NODE / $CTLD_ADDR:$CTLD_PORT)"
     slurmctld </dev/null >>"$(logfile_of slurmctld)" 2>&1 9>&- || die "slurmctld failed to start" slurmctld
     local end=$((SECONDS + WAIT))
     until ctld_ok; do
         if ((SECONDS >= end)) || ! daemon_running slurmctld; then
-            die "slurmctld is not answering on 127.0.0.1:$CTLD_PORT" slurmctld slurmdbd
+            die "slurmctld is not answering on $CTLD_ADDR:$CTLD_PORT" slurmctld slurmdbd
         fi
         sleep 0.2
     done
@@ -404,31 +490,41 @@ start_slurmd() {
     wait_until 10 daemon_running slurmd || die "slurmd exited right after start" slurmd
 }
 
-node_state() { timeout 10 sinfo -h -N -n "$NODE" -o '%T' 2>/dev/null | head -n1; }
+# node_state [NODE]: Slurm's state of a compute node [the host's].
+node_state() { timeout 10 sinfo -h -N -n "${1:-$NODE}" -o '%T' 2>/dev/null | head -n1; }
 
 node_usable() {
-    local st; st="$(node_state)"
+    local st; st="$(node_state "${1:-$NODE}")"
     case "$st" in idle | mixed | allocated | completing) return 0 ;; *) return 1 ;; esac
 }
 
+compute_nodes() {
+    echo "$NODE"
+    ns_nodes
+}
+
+# slurmd_of NODE: the daemon-table name of a compute node's slurmd.
+slurmd_of() { if [[ "$1" == "$NODE" ]]; then echo slurmd; else echo "$1"; fi; }
+
 wait_node() {
-    local end=$((SECONDS + WAIT)) st resumed=0
+    local node="$1" daemon end=$((SECONDS + WAIT)) st resumed=0
+    daemon="$(slurmd_of "$node")"
     while :; do
-        st="$(node_state || true)"
+        st="$(node_state "$node" || true)"
         case "$st" in
             idle | mixed | allocated | completing) return 0 ;;
             down* | drain* | fail*)
-                if ((resumed == 0)) && daemon_running slurmd; then
-                    log "node $NODE is '$st'; resuming it"
-                    scontrol update nodename="$NODE" state=resume >/dev/null 2>&1 || true
+                if ((resumed == 0)) && daemon_running "$daemon"; then
+                    log "node $node is '$st'; resuming it"
+                    scontrol update nodename="$node" state=resume >/dev/null 2>&1 || true
                     resumed=1
                 fi
                 ;;
         esac
         if ((SECONDS >= end)); then
-            die "node $NODE did not become idle (state '${st:-?}')" slurmd slurmctld
+            die "node $node did not become idle (state '${st:-?}')" "$daemon" slurmctld
         fi
-        daemon_running slurmd || die "slurmd died" slurmd
+        daemon_running "$daemon" || die "slurmd of $node died" "$daemon"
         sleep 0.2
     done
 }
@@ -463,8 +559,128 @@ all_running() {
     for d in "${DAEMONS[@]}"; do daemon_running "$d" || return 1; done
 }
 
+all_usable() {
+    local node
+    for node in $(compute_nodes); do node_usable "$node" || return 1; done
+}
+
+ns_selftest() {
+    # One batch job over every namespaced node: each task reports its hostname, and a
+    # `srun --mpi=pmix` step its PMIx rank, from its own node.
+    local t0 out job
+    t0=$(date +%s%N)
+    out="$PREFIX/log/ns-selftest.out"
+    rm -f "$out"
+    job="$(timeout 120 sbatch --parsable --wait -p "$NS_PARTITION" -N "$NS_NODES" \
+        --ntasks-per-node=1 -t 2 -J clusterhpc-selftest-nodes -o "$out" --wrap \
+        'srun hostname; srun --mpi=pmix sh -c "echo pmix \$PMIX_RANK \$(hostname)"' 2>&1)" \
+        || die "self-test job over the $NS_NODES namespaced nodes failed: $job $(cat "$out" 2>/dev/null)" \
+            slurmctld $(ns_nodes)
+    local want got
+    want="$(ns_nodes | sort | tr '\n' ' ')"
+    got="$(grep -v '^pmix' "$out" | sort | tr '\n' ' ')"
+    [[ "$got" == "$want" ]] || die "self-test ran on '$got', not on '$want'" slurmctld
+    [[ "$(grep -c '^pmix [0-9]* nsnode' "$out")" == "$NS_NODES" ]] \
+        || die "self-test: srun --mpi=pmix did not start one rank per node: $(cat "$out")" $(ns_nodes)
+    log "multi-node self-test job $job ran on ${got% } (round trip $((($(date +%s%N) - t0) / 1000000)) ms)"
+}
+
 print_env_hint() {
     echo "export SLURM_CONF=$SLURM_CONF_FILE"
+}
+
+# ----------------------------------------------------------- namespaced nodes
+ns_name() { echo "clusterhpc-$1"; }  # network namespace of node $1
+veth_name() { echo "chpc-$1"; }      # host side of its veth pair
+
+ns_nodes() {
+    local i
+    for ((i = 1; i <= NS_NODES; i++)); do echo "nsnode$i"; done
+}
+
+made() {
+    # made KIND NAME: record a namespace/link this script created, for `stop` to remove.
+    grep -qxF "$1 $2" "$NS_MADE" 2>/dev/null || echo "$1 $2" >>"$NS_MADE"
+}
+
+render_node_hosts() {
+    local i
+    echo "127.0.0.1 localhost"
+    echo "$CTLD_ADDR $NODE"
+    for ((i = 1; i <= NS_NODES; i++)); do echo "$NS_NET.$((10 + i)) nsnode$i"; done
+}
+
+start_network() {
+    # The bridge with the controller's address, and one namespace + veth pair per node.
+    local node ns veth addr
+    if ! ip link show "$BRIDGE" >/dev/null 2>&1; then
+        log "creating bridge $BRIDGE ($CTLD_ADDR/24)"
+        ip link add "$BRIDGE" type bridge || die "cannot create bridge $BRIDGE (needs CAP_NET_ADMIN)"
+        made link "$BRIDGE"
+    fi
+    ip addr replace "$CTLD_ADDR/24" dev "$BRIDGE"
+    ip link set "$BRIDGE" up
+    mkdir -p "$NODES_DIR"
+    write_if_changed "$NODES_DIR/hosts" 0644 "$(render_node_hosts)"
+    for node in $(ns_nodes); do
+        ns="$(ns_name "$node")" veth="$(veth_name "$node")" addr="$NS_NET.$((10 + ${node#nsnode}))"
+        if ! ip netns list | grep -qw "^$ns"; then
+            ip netns add "$ns" || die "cannot create network namespace $ns"
+            made netns "$ns"
+        fi
+        if ! ip link show "$veth" >/dev/null 2>&1; then
+            ip -n "$ns" link del eth0 >/dev/null 2>&1 || true
+            ip link add "$veth" type veth peer name eth0 netns "$ns" \
+                || die "cannot create veth pair $veth / $ns:eth0"
+            made link "$veth"
+        fi
+        ip link set "$veth" master "$BRIDGE"
+        ip link set "$veth" up
+        ip -n "$ns" addr replace "$addr/24" dev eth0
+        ip -n "$ns" link set eth0 up
+        ip -n "$ns" link set lo up
+        mkdir -p "$NODES_DIR/$node/scratch" "$SPOOL/slurmd-$node"
+        chmod 1777 "$NODES_DIR/$node/scratch"
+    done
+}
+
+start_ns_node() {
+    # slurmd of a namespaced node: in its network namespace, with its own hostname (UTS) and
+    # mounts (private scratch, /etc/hosts naming the cluster). nsenter, not `ip netns exec`:
+    # that one remounts /sys, hiding the cgroup mounts slurmd needs.
+    local node="$1"
+    if daemon_running "$node"; then return 0; fi
+    # What the steps of a node that died (killed by a test) leave behind, and would collide with
+    # a requeued job's steps of the same ids: their PMIx sockets and client directories.
+    find "$SPOOL/slurmd-$node" -maxdepth 1 -type s -delete 2>/dev/null || true
+    rm -rf "$SPOOL/slurmd-$node"/pmix.* "$NODES_DIR/$node/scratch"/spmix_appdir_*
+    log "starting slurmd -N $node in namespace $(ns_name "$node") ($NS_NET.$((10 + ${node#nsnode})))"
+    nsenter --net="/run/netns/$(ns_name "$node")" unshare --uts --mount --propagation private sh -c '
+        hostname "$1" && mount --bind "$2" /etc/hosts && mount --bind "$3" "$4" && exec slurmd -N "$1"
+    ' sh "$node" "$NODES_DIR/hosts" "$NODES_DIR/$node/scratch" "$SCRATCH" \
+        </dev/null >>"$(logfile_of "$node")" 2>&1 9>&- || die "slurmd of $node failed to start" "$node"
+    wait_until 10 daemon_running "$node" || die "slurmd of $node exited right after start" "$node"
+}
+
+stop_network() {
+    # Every process left in the namespaces (job steps of a killed node), then the namespaces,
+    # links and bridge this script made, newest first.
+    [[ -s "$NS_MADE" ]] || return 0
+    local kind name pids
+    while read -r kind name; do
+        [[ "$kind" == netns ]] || continue
+        pids="$(ip netns pids "$name" 2>/dev/null | tr '\n' ' ')"
+        # shellcheck disable=SC2086
+        [[ -z "${pids// /}" ]] || kill -KILL $pids 2>/dev/null || true
+    done <"$NS_MADE"
+    while read -r kind name; do
+        case "$kind" in
+            netns) ip netns del "$name" 2>/dev/null || true ;;
+            link) ip link del "$name" 2>/dev/null || true ;;
+        esac
+        log "removed $kind $name"
+    done < <(tac "$NS_MADE")
+    rm -f "$NS_MADE"
 }
 
 # ------------------------------------------------------------------ commands
@@ -481,19 +697,21 @@ cmd_start() {
     flock -w 120 9 || die "another '$PROG' is running on $PREFIX (lock $PREFIX/.lock)"
 
     make_dirs
-    if all_running && munge_ok 2>/dev/null && node_usable; then
+    if all_running && munge_ok 2>/dev/null && all_usable; then
         # Already up: do not touch the config files the daemons are using.
         if [[ "$(cat "$SLURM_CONF_FILE" 2>/dev/null)" != "$(render_slurm_conf)" ]] \
-            || [[ "$(cat "$SLURMDBD_CONF_FILE" 2>/dev/null)" != "$(render_slurmdbd_conf)" ]]; then
+            || [[ "$(cat "$SLURMDBD_CONF_FILE" 2>/dev/null)" != "$(render_slurmdbd_conf)" ]] \
+            || [[ "$(cat "$MPI_CONF_FILE" 2>/dev/null)" != "$(render_mpi_conf)" ]]; then
             log "warning: the generated configuration differs from the running one;" \
                 "run '$0 restart' to apply it"
         fi
         CONFIG_CHANGED=0
         write_if_changed "$ENV_FILE" 0644 "SLURM_CONF=$SLURM_CONF_FILE"
-        log "running (prefix $PREFIX, node $NODE, partition $PARTITION)"
+        log "running (prefix $PREFIX, nodes $(compute_nodes | paste -sd ' '))"
         print_env_hint
         return 0
     fi
+    ((NS_NODES == 0)) || start_network
     write_configs
     if ((CONFIG_CHANGED)) && { daemon_running slurmctld || daemon_running slurmd || daemon_running slurmdbd; }; then
         log "warning: configuration changed while some daemons are running; if anything fails, run '$0 restart'"
@@ -503,10 +721,17 @@ cmd_start() {
     start_slurmdbd
     start_slurmctld
     start_slurmd
-    wait_node
-    log "node $NODE is $(node_state) after $((SECONDS - t0)) s"
-    [[ "$SKIP_SELFTEST" == 1 ]] || selftest
-    log "running (prefix $PREFIX, node $NODE, partition $PARTITION; started in $((SECONDS - t0)) s)"
+    local node
+    for node in $(ns_nodes); do start_ns_node "$node"; done
+    for node in $(compute_nodes); do wait_node "$node"; done
+    log "nodes $(compute_nodes | paste -sd ' ') are up after $((SECONDS - t0)) s"
+    if [[ "$SKIP_SELFTEST" != 1 ]]; then
+        selftest
+        ((NS_NODES == 0)) || ns_selftest
+    fi
+    local partitions="partition $PARTITION: $NODE"
+    ((NS_NODES == 0)) || partitions+="; partition $NS_PARTITION: $(ns_nodes | paste -sd ' ')"
+    log "running (prefix $PREFIX; $partitions; started in $((SECONDS - t0)) s)"
     print_env_hint
 }
 
@@ -526,11 +751,18 @@ cmd_stop() {
                 || log "warning: some jobs are still completing"
         fi
     fi
-    local d i
-    for ((i = ${#DAEMONS[@]} - 1; i >= 0; i--)); do
-        d="${DAEMONS[i]}"
+    local d i f daemons=("${DAEMONS[@]}")
+    for f in "$RUN"/slurmd-nsnode*.pid; do  # namespaced nodes, however many `start` made
+        [[ -e "$f" ]] || continue
+        d="$(basename "$f" .pid)"
+        d="${d#slurmd-}"
+        [[ " ${daemons[*]} " == *" $d "* ]] || daemons+=("$d")
+    done
+    for ((i = ${#daemons[@]} - 1; i >= 0; i--)); do
+        d="${daemons[i]}"
         stop_daemon "$d"
     done
+    stop_network
     log "stopped (state kept in $PREFIX)"
 }
 
@@ -545,9 +777,12 @@ cmd_status() {
         fi
     done
     if [[ -r "$SLURM_CONF_FILE" ]] && daemon_running slurmctld; then
-        local st; st="$(node_state || true)"
-        printf '%-10s %s\n' "node" "$NODE ${st:-unknown}"
-        node_usable || rc=1
+        local st node
+        for node in $(compute_nodes); do
+            st="$(node_state "$node" || true)"
+            printf '%-10s %s\n' "node" "$node ${st:-unknown}"
+            node_usable "$node" || rc=1
+        done
     else
         rc=1
     fi
@@ -566,6 +801,8 @@ cmd_purge() {
     if [[ -n "$SYSTEM_CONF" && "$SYSTEM_CONF" != none && -f "$SYSTEM_CONF" ]] \
         && grep -qxF "$MARKER" "$SYSTEM_CONF"; then
         rm -f "$SYSTEM_CONF"
+        local system_mpi; system_mpi="$(dirname "$SYSTEM_CONF")/mpi.conf"
+        if [[ -f "$system_mpi" ]] && grep -qxF "$MARKER" "$system_mpi"; then rm -f "$system_mpi"; fi
     fi
     rm -rf "$PREFIX"
     log "removed $PREFIX"
