@@ -3,15 +3,16 @@
 After `Trainer.fit` returns (finished or interrupted), every rank contributes one record
 `{"rank", "host", "local_rank", "weights_sha256"}` and the backend gathers them onto every
 rank (`gather_object`); `train` writes them, ordered by rank, as `replicas` into
-`train_summary.json`. `weights_sha256` is the SHA-256 of the bytes of every `model.weights`
-array (trainable weights and non-trainable ones such as batch-norm statistics), in order.
+`train_summary.json`, with `replicas_identical`. `weights_sha256` is the SHA-256 of the bytes
+of every trainable weight array, in order.
 
-Data-parallel replicas must hold identical weights: rank 0's are broadcast before the first
-step and every step applies the same averaged gradients. Ranks whose digest differs from rank
-0's have diverged (a rank that skipped a broadcast, unsynchronised batch-norm statistics, a
-faulty device): the run is not trustworthy, even though each rank's checkpoint looks whole.
-Then rank 0 logs an error naming those ranks and their hosts, and `train` exits 1 on every
-rank (not 0, and not the requeue code: resubmitting would resume from diverged weights).
+Data-parallel replicas hold identical trainable weights: rank 0's are broadcast before the
+first step and every step applies the same averaged gradients. Non-trainable weights are left
+out: batch-norm statistics legitimately differ between ranks when `model.sync_batchnorm` is
+off. Ranks whose digest differs from rank 0's have diverged: a rank that skipped a broadcast
+or a faulty device, or, harmlessly, nodes whose CPUs round the optimizer's update differently
+(another instruction set). Rank 0 then logs a warning naming those ranks and their hosts, and
+the summary says `replicas_identical: false`; the checkpoints and weights are rank 0's.
 """
 
 from __future__ import annotations
@@ -31,10 +32,10 @@ class _Gathers(Protocol):
 
 
 def weights_digest(model: Any) -> str:
-    """SHA-256 (hex) of the model's weights: the C-order bytes of every array of
-    `model.weights` (non-trainable ones included), concatenated in that order."""
+    """SHA-256 (hex) of the model's trainable weights: the C-order bytes of every array of
+    `model.trainable_weights`, concatenated in that order."""
     digest = hashlib.sha256()
-    for weight in model.weights:
+    for weight in model.trainable_weights:
         values = weight.numpy() if hasattr(weight, "numpy") else weight
         digest.update(np.ascontiguousarray(values).tobytes())
     return digest.hexdigest()

@@ -33,7 +33,8 @@
 #     /etc/hosts       names the controller and every node.
 #   The controller (and every client) then uses NET.1 instead of 127.0.0.1; everything else
 #   (munge's socket, the state under $PREFIX, /tmp) is shared, as a shared file system is.
-#   `stop` removes the namespaces, links and bridge it made (recorded in $PREFIX/ns-made).
+#   `stop` removes the namespaces, links and bridge it made (recorded in $PREFIX/ns-made, and
+#   any left by an earlier run, by name: chpc-br0, chpc-nsnode*, clusterhpc-nsnode*).
 #
 # Environment overrides (defaults in brackets):
 #   CLUSTERHPC_SLURM_PREFIX [/tmp/clusterhpc-slurm]  CLUSTERHPC_SLURM_CLUSTER [clusterhpc]
@@ -74,7 +75,7 @@ SYSTEM_CONF="${CLUSTERHPC_SLURM_SYSTEM_CONF-/etc/slurm/slurm.conf}"
 NODE="$(hostname -s)"
 # unset: as many namespaced nodes as the last `start` made (so that `status`, and `start` run
 # again, keep them)
-NS_NODES="${CLUSTERHPC_SLURM_NS_NODES:-$(grep -c '^netns ' "$PREFIX/ns-made" 2>/dev/null || true)}"
+NS_NODES="${CLUSTERHPC_SLURM_NS_NODES:-$(cat "$PREFIX/ns-nodes" 2>/dev/null || true)}"
 NS_NODES="${NS_NODES:-0}"
 NS_NET="${CLUSTERHPC_SLURM_NS_NET:-198.18.0}"
 NS_CPUS="${CLUSTERHPC_SLURM_NS_CPUS:-4}"
@@ -578,7 +579,7 @@ ns_selftest() {
             slurmctld $(ns_nodes)
     local want got
     want="$(ns_nodes | sort | tr '\n' ' ')"
-    got="$(grep -v '^pmix' "$out" | sort | tr '\n' ' ')"
+    got="$(grep '^nsnode' "$out" | sort | tr '\n' ' ')"
     [[ "$got" == "$want" ]] || die "self-test ran on '$got', not on '$want'" slurmctld
     [[ "$(grep -c '^pmix [0-9]* nsnode' "$out")" == "$NS_NODES" ]] \
         || die "self-test: srun --mpi=pmix did not start one rank per node: $(cat "$out")" $(ns_nodes)
@@ -620,11 +621,16 @@ start_network() {
     fi
     ip addr replace "$CTLD_ADDR/24" dev "$BRIDGE"
     ip link set "$BRIDGE" up
+    if [[ "$(cat /proc/sys/net/bridge/bridge-nf-call-iptables 2>/dev/null)" == 1 ]]; then
+        log "warning: bridged traffic goes through iptables (br_netfilter); if the nodes cannot" \
+            "reach each other, allow forwarding on $BRIDGE"
+    fi
     mkdir -p "$NODES_DIR"
     write_if_changed "$NODES_DIR/hosts" 0644 "$(render_node_hosts)"
     for node in $(ns_nodes); do
         ns="$(ns_name "$node")" veth="$(veth_name "$node")" addr="$NS_NET.$((10 + ${node#nsnode}))"
-        if ! ip netns list | grep -qw "^$ns"; then
+        local namespaces; namespaces="$(ip netns list)"
+        if ! grep -qw "^$ns" <<<"$namespaces"; then
             ip netns add "$ns" || die "cannot create network namespace $ns"
             made netns "$ns"
         fi
@@ -662,25 +668,43 @@ start_ns_node() {
     wait_until 10 daemon_running "$node" || die "slurmd of $node exited right after start" "$node"
 }
 
+ns_left() {
+    # What this script makes, recorded or found by name (left by a run that failed midway).
+    local name
+    [[ ! -s "$NS_MADE" ]] || cat "$NS_MADE"
+    for name in $(ip netns list 2>/dev/null | awk '{print $1}'); do
+        if [[ "$name" =~ ^clusterhpc-nsnode[0-9]$ ]]; then echo "netns $name"; fi
+    done
+    for name in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | cut -d@ -f1); do
+        if [[ "$name" =~ ^chpc-(nsnode[0-9]|br0)$ ]]; then echo "link $name"; fi
+    done
+}
+
 stop_network() {
     # Every process left in the namespaces (job steps of a killed node), then the namespaces,
-    # links and bridge this script made, newest first.
-    [[ -s "$NS_MADE" ]] || return 0
-    local kind name pids
+    # the node links and the bridge.
+    local kind name pids left
+    left="$(ns_left | awk '!seen[$0]++')"
+    [[ -n "$left" ]] || return 0
     while read -r kind name; do
         [[ "$kind" == netns ]] || continue
         pids="$(ip netns pids "$name" 2>/dev/null | tr '\n' ' ')"
         # shellcheck disable=SC2086
         [[ -z "${pids// /}" ]] || kill -KILL $pids 2>/dev/null || true
-    done <"$NS_MADE"
+    done <<<"$left"
     while read -r kind name; do
-        case "$kind" in
-            netns) ip netns del "$name" 2>/dev/null || true ;;
-            link) ip link del "$name" 2>/dev/null || true ;;
-        esac
-        log "removed $kind $name"
-    done < <(tac "$NS_MADE")
+        if [[ "$kind" == netns ]]; then ip netns del "$name" 2>/dev/null || true; fi
+    done <<<"$left"
+    while read -r kind name; do  # the nodes' links, then the bridge
+        if [[ "$kind" == link && "$name" != "$BRIDGE" ]]; then ip link del "$name" 2>/dev/null || true; fi
+    done <<<"$left"
+    ip link del "$BRIDGE" 2>/dev/null || true
     rm -f "$NS_MADE"
+    if [[ -n "$(ns_left)" ]]; then
+        log "warning: could not remove: $(ns_left | paste -sd ' ')"
+    else
+        log "removed the namespaces, links and bridge: $(awk '{print $2}' <<<"$left" | paste -sd ' ')"
+    fi
 }
 
 # ------------------------------------------------------------------ commands
@@ -712,9 +736,13 @@ cmd_start() {
         return 0
     fi
     ((NS_NODES == 0)) || start_network
+    write_if_changed "$PREFIX/ns-nodes" 0644 "$NS_NODES"
     write_configs
-    if ((CONFIG_CHANGED)) && { daemon_running slurmctld || daemon_running slurmd || daemon_running slurmdbd; }; then
-        log "warning: configuration changed while some daemons are running; if anything fails, run '$0 restart'"
+    if ((CONFIG_CHANGED)); then  # e.g. another node count: the Slurm daemons read it at start
+        local d
+        for d in "${DAEMONS[@]}" $(ls "$RUN" 2>/dev/null | sed -n 's/^slurmd-\(nsnode[0-9]\)\.pid$/\1/p'); do
+            case "$d" in slurmctld | slurmd | nsnode*) stop_daemon "$d" ;; esac
+        done
     fi
     start_munged
     start_mariadbd
