@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -79,3 +81,70 @@ def multinode(slurm) -> list[str]:
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
+
+
+def run_states(job_id: str) -> list[str]:
+    """The accounting state of every run of the job (`-D`: requeued runs too), oldest first."""
+    acct = subprocess.run(
+        ["sacct", "-D", "-X", "-n", "-P", "-o", "State", "-j", job_id],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return [line.split()[0] for line in acct.stdout.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def simulated(tmp_path_factory) -> Path:
+    """The tiny mock survey (`clusterhpc simulate configs/tiny.yaml`), before any prep stage."""
+    from tests.conftest import ROOT
+
+    root = tmp_path_factory.mktemp("simulated") / "survey"
+    config = ROOT / "configs" / "tiny.yaml"
+    subprocess.run(
+        [sys.executable, "-m", "clusterhpc", "simulate", str(config), f"data.root={root}"],
+        check=True,
+        capture_output=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=180,
+    )
+    return root
+
+
+def sbatch_script(tmp_path: Path, script: str, options: list[str], env: dict, args=()) -> str:
+    """`sbatch slurm/SCRIPT.sbatch ARGS` (10-minute limit, output in tmp_path/slurm-JOBID.out)
+    with `env` as the whole environment; returns the job id."""
+    from tests.conftest import ROOT
+
+    proc = subprocess.run(
+        [
+            "sbatch",
+            "--parsable",
+            "--time=10",
+            f"--output={tmp_path}/slurm-%j.out",
+            *options,
+            str(ROOT / "slurm" / f"{script}.sbatch"),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=tmp_path,
+        env=env,
+    )
+    return proc.stdout.strip().split(";")[0]
+
+
+def overrides(values: dict) -> list[str]:
+    """Config overrides `key=value` (JSON values) for the sbatch scripts' arguments."""
+    return [f"{k}={json.dumps(v)}" for k, v in values.items()]
+
+
+@pytest.fixture
+def jobs():
+    """Job ids submitted by a test; whatever is still queued at its end is cancelled."""
+    submitted: list[str] = []
+    yield submitted
+    if submitted:
+        subprocess.run(["scancel", *submitted], capture_output=True)

@@ -14,15 +14,10 @@ import pytest
 from clusterhpc.submit import main as submit_main
 from tests.conftest import ROOT
 from tests.hpc.fixtures import TINY, write_sweep
-from tests.slurm.conftest import wait_for_job
+from tests.slurm.conftest import overrides, sbatch_script, wait_for_job
 from tests.train.fixtures import make_packed_survey
 
 pytestmark = [pytest.mark.slurm, pytest.mark.usefixtures("slurm")]
-TRAIN = ROOT / "slurm" / "train_yolo.sbatch"
-
-
-def overrides(values: dict) -> list[str]:
-    return [f"{k}={json.dumps(v)}" for k, v in values.items()]
 
 
 def sbatch_train(tmp_path, survey, run, *options: str, extra: dict) -> str:
@@ -35,22 +30,7 @@ def sbatch_train(tmp_path, survey, run, *options: str, extra: dict) -> str:
         "PYTHON": sys.executable,
         "PYTHONPATH": str(ROOT),
     }
-    proc = subprocess.run(
-        [
-            "sbatch",
-            "--parsable",
-            f"--output={tmp_path}/slurm-%j.out",
-            *options,
-            str(TRAIN),
-            *overrides({**TINY, **extra}),
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=tmp_path,
-        env=env,
-    )
-    return proc.stdout.strip().split(";")[0]
+    return sbatch_script(tmp_path, "train_yolo", list(options), env, overrides({**TINY, **extra}))
 
 
 def job_output(tmp_path, job: str, run) -> str:

@@ -24,7 +24,14 @@ from astropy.io import fits
 from clusterhpc.submit import main as submit_main
 from tests.conftest import ROOT
 from tests.hpc.fixtures import TINY, write_sweep
-from tests.slurm.conftest import MULTINODE_PARTITION, PREFIX, wait_for_job
+from tests.slurm.conftest import (
+    MULTINODE_PARTITION,
+    PREFIX,
+    overrides,
+    run_states,
+    sbatch_script,
+    wait_for_job,
+)
 from tests.train.fixtures import make_packed_survey
 
 pytestmark = [
@@ -34,51 +41,23 @@ pytestmark = [
     pytest.mark.horovod,
     pytest.mark.usefixtures("multinode"),
 ]
-SLURM = ROOT / "slurm"
 TINY_CONFIG = ROOT / "configs" / "tiny.yaml"
 NODE_SCRATCH = PREFIX / "scratch"  # each node's own directory there (see local-cluster.sh)
 JOB_S = 300  # submission to the end of a tiny training job on 2 busy cores
 SGD = {"train.optimizer": "sgd"}  # Adam turns rounding noise into full steps (see test_horovod)
 
 
-@pytest.fixture
-def jobs():
-    """Job ids a test submitted; whatever is still queued at its end is cancelled."""
-    submitted: list[str] = []
-    yield submitted
-    if submitted:
-        subprocess.run(["scancel", *submitted], capture_output=True)
-
-
-def overrides(values: dict) -> list[str]:
-    return [f"{k}={json.dumps(v)}" for k, v in values.items()]
-
-
 def sbatch(tmp_path: Path, script: str, options: list[str], env: dict, args: list[str]) -> str:
-    proc = subprocess.run(
-        [
-            "sbatch",
-            "--parsable",
-            f"--partition={MULTINODE_PARTITION}",
-            "--time=10",
-            f"--output={tmp_path}/slurm-%j.out",
-            *options,
-            str(SLURM / f"{script}.sbatch"),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=tmp_path,
-        env={
-            **os.environ,
-            "CONFIG": str(TINY_CONFIG),
-            "PYTHON": sys.executable,
-            "PYTHONPATH": str(ROOT),
-            **env,
-        },
+    env = {
+        **os.environ,
+        "CONFIG": str(TINY_CONFIG),
+        "PYTHON": sys.executable,
+        "PYTHONPATH": str(ROOT),
+        **env,
+    }
+    return sbatch_script(
+        tmp_path, script, [f"--partition={MULTINODE_PARTITION}", *options], env, args
     )
-    return proc.stdout.strip().split(";")[0]
 
 
 def train(tmp_path: Path, survey: Path, run: Path, options: list[str], extra: dict, **env) -> str:
@@ -229,17 +208,6 @@ def assert_checkpoint_whole(run: Path) -> int:
     return int(latest.rsplit("-", 1)[1])
 
 
-def run_states(job: str) -> list[str]:
-    """The accounting state of every run of the job (`-D`: requeued runs too), oldest first."""
-    acct = subprocess.run(
-        ["sacct", "-D", "-X", "-n", "-P", "-o", "State", "-j", job],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return [line.split()[0] for line in acct.stdout.splitlines() if line.strip()]
-
-
 def queue_state(job: str) -> str:
     return subprocess.run(
         ["squeue", "-h", "-j", job, "-o", "%T"], capture_output=True, text=True
@@ -294,20 +262,6 @@ def node_failure_then_resume(
     rows = [json.loads(r) for r in (run / "train_log.jsonl").read_text().splitlines()]
     steps = [r["step"] for r in rows if r["kind"] == "step"]
     assert steps[-(epochs - resumed_from) :] == list(range(resumed_from + 1, epochs + 1))
-
-
-@pytest.fixture(scope="module")
-def simulated(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("simulated") / "survey"
-    subprocess.run(
-        [sys.executable, "-m", "clusterhpc", "simulate", str(TINY_CONFIG), f"data.root={root}"],
-        check=True,
-        capture_output=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=180,
-    )
-    return root
 
 
 def prep_outputs(survey: Path) -> dict[str, object]:

@@ -25,11 +25,10 @@ import pytest
 from clusterhpc.prep.verify_stage import check_shard
 from tests.conftest import ROOT
 from tests.hpc.fixtures import TINY
-from tests.slurm.conftest import wait_for_job
+from tests.slurm.conftest import overrides, sbatch_script, wait_for_job
 from tests.train.fixtures import make_packed_survey
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.usefixtures("slurm")]
-SLURM = ROOT / "slurm"
 TINY_CONFIG = ROOT / "configs" / "tiny.yaml"
 LIVENESS_S = 120  # from the fault to the end of the job
 START_S = 240  # from submission to the end: scheduling and TensorFlow start-up on a busy machine
@@ -37,29 +36,6 @@ FAULT_AT = re.compile(r"^inject: fault in .* at (\d+\.\d+)$", re.M)
 # rank 1's 5th all-reduce of metrics: step 5 of 6, after epoch 1's checkpoint (3 steps an epoch)
 TRAIN_FAULT = "clusterhpc.train.backend:HorovodBackend.average@1#5"
 TRAIN_ARGS = {**TINY, "train.epochs": 2, "train.max_steps_per_epoch": 4}
-
-
-@pytest.fixture
-def jobs():
-    """Job ids submitted by a test; whatever is still queued at its end is cancelled."""
-    submitted: list[str] = []
-    yield submitted
-    if submitted:
-        subprocess.run(["scancel", *submitted], capture_output=True)
-
-
-@pytest.fixture(scope="module")
-def simulated(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("simulated") / "survey"
-    subprocess.run(
-        [sys.executable, "-m", "clusterhpc", "simulate", str(TINY_CONFIG), f"data.root={root}"],
-        check=True,
-        capture_output=True,
-        cwd=ROOT,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-        timeout=120,
-    )
-    return root
 
 
 def fault_python(tmp_path: Path) -> Path:
@@ -87,24 +63,8 @@ def submit(tmp_path: Path, script: str, fault: str, env: dict, *args: str) -> tu
         **env,
     }
     submitted = time.time()
-    proc = subprocess.run(
-        [
-            "sbatch",
-            "--parsable",
-            "--ntasks=2",
-            "--time=10",
-            f"--output={tmp_path}/slurm-%j.out",
-            *options,
-            str(SLURM / f"{script}.sbatch"),
-            *args,
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-        cwd=tmp_path,
-        env=env,
-    )
-    return proc.stdout.strip().split(";")[0], submitted
+    job = sbatch_script(tmp_path, script, ["--ntasks=2", *options], env, args)
+    return job, submitted
 
 
 def wait_gone(job: str, timeout: float) -> float:
@@ -142,10 +102,6 @@ def assert_failed_fast(tmp_path: Path, job: str, submitted: float, logs: Path) -
     assert len(runs) == 1 and runs[0].startswith("FAILED|") and runs[0] != "FAILED|0:0", runs
     assert "requeue" not in output
     return output
-
-
-def overrides(values: dict) -> list[str]:
-    return [f"{k}={json.dumps(v)}" for k, v in values.items()]
 
 
 @pytest.mark.timeout(360)

@@ -12,21 +12,10 @@ import pytest
 from clusterhpc.submit import main as submit_main
 from tests.conftest import ROOT
 from tests.hpc.fixtures import TINY, write_sweep
-from tests.slurm.conftest import wait_for_job
+from tests.slurm.conftest import run_states, wait_for_job
 from tests.train.fixtures import make_packed_survey
 
 pytestmark = [pytest.mark.slurm, pytest.mark.slow, pytest.mark.usefixtures("slurm")]
-
-
-def job_records(job_id: str) -> list[str]:
-    """Every run of the job in accounting (`-D`: requeued runs too), oldest first."""
-    acct = subprocess.run(
-        ["sacct", "-D", "-X", "-n", "-P", "-o", "State", "-j", job_id],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return [line.split()[0] for line in acct.stdout.splitlines() if line.strip()]
 
 
 @pytest.mark.timeout(300)
@@ -63,7 +52,7 @@ def test_time_limit_signal_during_evaluate_requeues_and_completes(tmp_path, monk
     assert "SIGUSR2 during " in submitit_logs and " evaluate " in submitit_logs
     assert "exited with -10, not done; requeueing to run commands 2-2" in submitit_logs
     assert "Requeued job" in submitit_logs
-    records = job_records(job["job_id"])
+    records = run_states(job["job_id"])
     assert records[-1] == "COMPLETED" and "REQUEUED" in records[:-1], records
     metrics = json.loads((run / "metrics.json").read_text())
     assert "completeness" in json.dumps(metrics)
