@@ -328,6 +328,15 @@ class TrainConfig:
         ge=0,
         help="Horovod ends the job when ranks wait this long for a stalled one (0: never)",
     )
+    allreduce_compression: Literal["none", "fp16"] = param(
+        "none", help="fp16: gradients cross the all-reduce as float16 (half the bytes)"
+    )
+    fusion_threshold_mb: float = param(
+        64.0, ge=0, help="Horovod's tensor fusion buffer in MiB (HOROVOD_FUSION_THRESHOLD; 0: off)"
+    )
+    cycle_time_ms: float = param(
+        0.0, ge=0, help="Horovod's wait between fusion cycles (HOROVOD_CYCLE_TIME; 0: its default)"
+    )
     log_every: int = param(10, ge=1, help="steps between log lines and TensorBoard points")
 
 

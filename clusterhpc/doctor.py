@@ -7,6 +7,7 @@ limit, so a broken library is reported as a failed row instead of killing the do
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import json
 import os
 import shutil
@@ -15,6 +16,7 @@ import sys
 from dataclasses import dataclass
 
 from clusterhpc.hpc.env import rank_info
+from clusterhpc.keras_compat import installed_tensorflow_release, major_minor, tf_keras_requirement
 
 OK, WARN, FAIL = "ok", "warn", "FAIL"
 
@@ -87,6 +89,70 @@ def check_python() -> Check:
     return Check("python", OK, f"{version} ({sys.executable})")
 
 
+def installed_version(dist: str) -> str | None:
+    """Version of an installed distribution, read without importing it."""
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def check_stack(
+    python: tuple[int, int], tensorflow: str | None, tf_keras: str | None, horovod: str | None
+) -> Check:
+    """Which supported stack these versions form (setup.cfg pins them), or what is wrong.
+
+    reference: Python 3.11 + TensorFlow 2.15 (Keras 2 built in); second: Python 3.12 +
+    TensorFlow 2.16-2.18 + tf_keras of the same minor release. Horovod 0.28.1 on both.
+    """
+    py = "{}.{}".format(*python)
+    if python >= (3, 13):
+        return Check(
+            "stack",
+            FAIL,
+            f"Python {py} is not supported by TensorFlow+Horovod here",
+            "install Python 3.12 or 3.11, then: PYTHON=python3.12 make install (its own venv)",
+        )
+    if tensorflow is None:
+        return Check("stack", FAIL, f"Python {py}, no TensorFlow", "make install")
+    tf = major_minor(tensorflow)
+    if tf >= (2, 19):
+        return Check(
+            "stack",
+            FAIL,
+            f"Python {py}, TensorFlow {tensorflow}: Horovod 0.28.1 does not build on TF >= 2.19",
+            "pip install -e '.[cpu]' (TensorFlow 2.15 on Python 3.11, 2.17 on 3.12)",
+        )
+    if tf <= (2, 15):
+        keras = "Keras 2 built in"
+    else:
+        keras = f"tf_keras {tf_keras}" if tf_keras else "Keras 3, no tf_keras"
+    detail = f"Python {py}, TensorFlow {tensorflow} ({keras}), Horovod {horovod or 'missing'}"
+    needed = tf_keras_requirement(tf)
+    if needed and (tf_keras is None or major_minor(tf_keras) != tf):
+        return Check(
+            "stack",
+            FAIL,
+            f"{detail}: Horovod needs the Keras 2 API of TensorFlow's minor release",
+            f"pip install --no-deps '{needed}' (scripts/install-tf-keras.sh)",
+        )
+    if python == (3, 11) and tf == (2, 15):
+        name = "reference"
+    elif python == (3, 12) and (2, 16) <= tf <= (2, 18):
+        name = "second"
+    else:
+        return Check(
+            "stack",
+            WARN,
+            f"untested: {detail}",
+            "tested: Python 3.11 + TensorFlow 2.15 (make install), "
+            "Python 3.12 + TensorFlow 2.17 + tf_keras (PYTHON=python3.12 make install)",
+        )
+    if horovod not in (None, "0.28.1"):
+        return Check("stack", WARN, f"{name} with untested Horovod: {detail}", "make install")
+    return Check("stack", OK, f"{name}: {detail}")
+
+
 def check_libraries() -> list[Check]:
     rows = []
     for module in (
@@ -122,7 +188,7 @@ def check_tensorflow() -> Check:
 def check_horovod() -> Check:
     info, error = _probe(_HOROVOD_PROBE)
     if info is None:
-        return Check("horovod", FAIL, error, "bash scripts/install-horovod.sh .venv/bin/python")
+        return Check("horovod", FAIL, error, f"bash scripts/install-horovod.sh {sys.executable}")
     built = [name for name in ("mpi", "gloo", "nccl") if info[name]]
     detail = f"{info['version']}, built with {'+'.join(built)}, ops load (hvd.init ok)"
     if not (info["mpi"] and info["gloo"]):
@@ -201,6 +267,12 @@ def check_apptainer() -> Check:
 def run_checks() -> list[Check]:
     return [
         check_python(),
+        check_stack(
+            sys.version_info[:2],
+            installed_tensorflow_release(),
+            installed_version("tf_keras"),
+            installed_version("horovod"),
+        ),
         *check_libraries(),
         check_tensorflow(),
         check_horovod(),

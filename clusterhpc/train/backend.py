@@ -16,6 +16,11 @@ Horovod's own timeouts are set before `hvd.init()` where the environment does no
   (rank 0 writing a checkpoint; ranks tracing the step, compiling it with XLA);
 - HOROVOD_GLOO_TIMEOUT_SECONDS [30] (`horovodrun --gloo`): rendezvous and collectives; 30 s is
   less than ranks importing TensorFlow from a shared file system may differ by.
+
+So are its tensor-fusion knobs, from `train.fusion_threshold_mb` (HOROVOD_FUSION_THRESHOLD
+[64 MiB]: gradients ready together are all-reduced as one buffer of at most this size) and
+`train.cycle_time_ms` (HOROVOD_CYCLE_TIME: how long the background thread gathers ready
+tensors per round). `train.allreduce_compression: fp16` sends the gradients as float16.
 """
 
 from __future__ import annotations
@@ -39,6 +44,16 @@ def horovod_timeouts(stall_timeout_s: int, env: Mapping[str, str]) -> dict[str, 
         values["HOROVOD_STALL_SHUTDOWN_TIME_SECONDS"] = stall_timeout_s
         values["HOROVOD_STALL_CHECK_TIME_SECONDS"] = min(STALL_WARNING_S, stall_timeout_s)
     return {k: str(v) for k, v in values.items() if k not in env}
+
+
+def horovod_tuning(
+    fusion_threshold_mb: float, cycle_time_ms: float, env: Mapping[str, str]
+) -> dict[str, str]:
+    """The tensor-fusion variables to set: those `env` does not set already."""
+    values = {"HOROVOD_FUSION_THRESHOLD": str(round(fusion_threshold_mb * 2**20))}
+    if cycle_time_ms > 0:
+        values["HOROVOD_CYCLE_TIME"] = f"{cycle_time_ms:g}"
+    return {k: v for k, v in values.items() if k not in env}
 
 
 class LocalBackend:
@@ -75,17 +90,25 @@ class HorovodBackend:
 
     name = "horovod"
 
-    def __init__(self, stall_timeout_s: int = 0) -> None:
+    def __init__(
+        self,
+        stall_timeout_s: int = 0,
+        compression: str = "none",
+        fusion_threshold_mb: float = 64.0,
+        cycle_time_ms: float = 0.0,
+    ) -> None:
         import horovod.tensorflow as hvd
 
         os.environ.update(horovod_timeouts(stall_timeout_s, os.environ))
+        os.environ.update(horovod_tuning(fusion_threshold_mb, cycle_time_ms, os.environ))
         hvd.init()
         self.hvd = hvd
+        self.compression = hvd.Compression.fp16 if compression == "fp16" else hvd.Compression.none
         self.rank, self.size, self.local_rank = hvd.rank(), hvd.size(), hvd.local_rank()
         pin_local_gpu(self.local_rank)
 
     def tape(self, tape: Any) -> Any:
-        return self.hvd.DistributedGradientTape(tape)
+        return self.hvd.DistributedGradientTape(tape, compression=self.compression)
 
     def average(self, values: dict) -> dict:
         return {
@@ -111,7 +134,15 @@ class HorovodBackend:
         return list(self.hvd.allgather_object(obj, name="gather_object"))
 
 
-def make_backend(stall_timeout_s: int = 0) -> LocalBackend | HorovodBackend:
+def make_backend(
+    stall_timeout_s: int = 0,
+    compression: str = "none",
+    fusion_threshold_mb: float = 64.0,
+    cycle_time_ms: float = 0.0,
+) -> LocalBackend | HorovodBackend:
     """Horovod when the launcher started several ranks, the local backend otherwise;
-    `stall_timeout_s`: HOROVOD_STALL_SHUTDOWN_TIME_SECONDS unless set (0: Horovod's default)."""
-    return HorovodBackend(stall_timeout_s) if rank_info().distributed else LocalBackend()
+    `stall_timeout_s`: HOROVOD_STALL_SHUTDOWN_TIME_SECONDS unless set (0: Horovod's default);
+    the others as `train.allreduce_compression`, `train.fusion_threshold_mb`, `cycle_time_ms`."""
+    if not rank_info().distributed:
+        return LocalBackend()
+    return HorovodBackend(stall_timeout_s, compression, fusion_threshold_mb, cycle_time_ms)

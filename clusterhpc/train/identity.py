@@ -37,6 +37,8 @@ LEFT_OUT = {
     "train.validate",
     "train.max_valid_steps",
     "train.stall_timeout_s",
+    "train.fusion_threshold_mb",  # how gradients are batched into all-reduces, not their values
+    "train.cycle_time_ms",
 }
 
 

@@ -62,7 +62,12 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.seed = seed
         self.identity = identity
-        self.backend = make_backend(settings.stall_timeout_s)
+        self.backend = make_backend(
+            settings.stall_timeout_s,
+            settings.allreduce_compression,
+            settings.fusion_threshold_mb,
+            settings.cycle_time_ms,
+        )
         self.is_root = self.backend.rank == 0
 
     def _setup(self) -> None:

@@ -8,13 +8,15 @@ OUT/weights_rank{r}.npz. With one rank the same global batch is seen whole.
 import sys
 from pathlib import Path
 
-import horovod.tensorflow as hvd_tf
 import numpy as np
 
 from clusterhpc.keras_compat import import_horovod_keras, import_keras
 
+# Before anything imports Horovod: on TensorFlow >= 2.16 tf.keras must resolve to tf_keras.
 tf, keras = import_keras()
 hvd = import_horovod_keras()
+import horovod.tensorflow as hvd_tf  # noqa: E402
+
 hvd.init()
 out = Path(sys.argv[1])
 

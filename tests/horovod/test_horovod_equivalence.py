@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -45,7 +46,8 @@ def test_two_ranks_mpi_match_each_other_and_one_rank(tmp_path, one_rank):
 
 
 def test_two_ranks_gloo_via_horovodrun(tmp_path, one_rank):
-    horovodrun = shutil.which("horovodrun", path=str(ROOT / ".venv" / "bin")) or shutil.which(
+    # The launcher of this interpreter's venv (each stack has its own), else the one on PATH.
+    horovodrun = shutil.which("horovodrun", path=str(Path(sys.executable).parent)) or shutil.which(
         "horovodrun"
     )
     if horovodrun is None:

@@ -1,6 +1,7 @@
 """Run under mpirun: train a model family with the generic trainer, save this rank's state.
 
-argv: family (yolo or cnn), survey dir, run dir, per-rank batch size, optimizer. Writes
+argv: family (yolo or cnn), survey dir, run dir, per-rank batch size, optimizer, then any
+further config overrides (key=value). Writes
 <run>/rank<r>.npz with every model variable (trainable and batch-norm statistics); the step
 losses are in the run's train_log.jsonl.
 """
@@ -18,7 +19,12 @@ from tests.train.fixtures import train_config
 
 family, survey, run = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3])
 batch, optimizer = sys.argv[4], sys.argv[5]
-common = (f"train.batch_size={batch}", "train.lr_scaling=none", f"train.optimizer={optimizer}")
+common = (
+    f"train.batch_size={batch}",
+    "train.lr_scaling=none",
+    f"train.optimizer={optimizer}",
+    *sys.argv[6:],
+)
 if family == "yolo":
     cfg = train_config(survey, run, *common, "train.augment_prob=0.5", "train.lr_init=0.001")
 else:

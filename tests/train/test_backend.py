@@ -1,4 +1,4 @@
-"""Horovod's timeouts: set before hvd.init() where the user did not set them."""
+"""Horovod's timeouts and tensor-fusion knobs: set before hvd.init() unless the user set them."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import time
 import pytest
 
 from clusterhpc.config import TrainConfig
-from clusterhpc.train.backend import horovod_timeouts
+from clusterhpc.train.backend import horovod_timeouts, horovod_tuning
 from tests.conftest import ROOT, mpirun_command
 
 
@@ -37,6 +37,19 @@ def test_a_short_timeout_keeps_the_warning_time_at_most_the_shutdown_time():
     # Horovod ignores a shutdown time below the warning time
     assert horovod_timeouts(20, {})["HOROVOD_STALL_CHECK_TIME_SECONDS"] == "20"
     assert "HOROVOD_STALL_SHUTDOWN_TIME_SECONDS" not in horovod_timeouts(0, {})
+
+
+def test_fusion_knobs_map_to_horovods_variables_in_bytes_and_milliseconds():
+    defaults = TrainConfig()
+    assert (defaults.allreduce_compression, defaults.fusion_threshold_mb) == ("none", 64.0)
+    assert horovod_tuning(64.0, 0.0, {}) == {"HOROVOD_FUSION_THRESHOLD": str(64 * 1024 * 1024)}
+    assert horovod_tuning(0.0, 2.5, {}) == {
+        "HOROVOD_FUSION_THRESHOLD": "0",
+        "HOROVOD_CYCLE_TIME": "2.5",
+    }
+    assert horovod_tuning(0.5, 1.0, {"HOROVOD_FUSION_THRESHOLD": "1"}) == {
+        "HOROVOD_CYCLE_TIME": "1"
+    }
 
 
 @pytest.mark.mpi

@@ -1,15 +1,14 @@
-"""The container runtime path with a small image built here from a local sandbox directory.
+"""The container runtime path in seconds, with a 40 kB image built from a local sandbox.
 
-The production image (containers/clusterhpc.def) needs a registry; this one holds only a
-`clusterhpc` launcher and mount points, and the host's /usr and this checkout (with its venv)
-are bound in. It proves what the scripts rely on: `apptainer exec IMAGE clusterhpc ...` works,
-also as the ranks of `srun --mpi=pmix` (hybrid MPI) through slurm/preprocess.sbatch.
+It holds only a `clusterhpc` launcher and mount points; the host's /usr and this checkout
+(with its venv) are bound in. It checks what the scripts rely on, `apptainer exec IMAGE
+clusterhpc ...`, also as the ranks of `srun --mpi=pmix` through slurm/preprocess.sbatch,
+without the 10-minute build of the real CPU image (test_cpu_image.py).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -19,28 +18,6 @@ import pytest
 from tests.conftest import ROOT
 from tests.slurm.conftest import wait_for_job
 from tests.train.fixtures import make_packed_survey
-
-INSTALL = ROOT.parent / "shared" / "tools" / "install-apptainer.sh"  # this machine only
-PREFIX = Path(os.environ.get("APPTAINER_PREFIX", "/opt/apptainer-test"))
-
-
-@pytest.fixture(scope="module")
-def apptainer() -> str:
-    found = shutil.which("apptainer") or shutil.which(PREFIX / "root/usr/bin/apptainer")
-    if found is None and INSTALL.exists():
-        proc = subprocess.run(
-            ["bash", str(INSTALL)],
-            capture_output=True,
-            text=True,
-            env={**os.environ, "APPTAINER_PREFIX": str(PREFIX)},
-            timeout=600,
-        )
-        found = shutil.which(PREFIX / "root/usr/bin/apptainer") if proc.returncode == 0 else None
-        if found is None:
-            pytest.skip(f"apptainer could not be installed: {proc.stderr.strip()[-300:]}")
-    if found is None:
-        pytest.skip(f"no apptainer on PATH and no {INSTALL}")
-    return str(found)
 
 
 @pytest.fixture(scope="module")
