@@ -1,9 +1,10 @@
 """Benchmark `prep boxes` on a full-scale catalogue against the seed's per-cluster algorithm.
 
-    python benchmarks/boxes.py [--survey DIR] [--seed-clusters 8] [--no-mpi]
+    python benchmarks/boxes.py [--survey DIR] [--clusters 26000] [--seed-clusters 8] [--no-mpi]
 
 DIR holds catalog.fits + members.fits (e.g. from the simulator's catalogue-only mode); without
-it a synthetic catalogue is generated here with numpy (26,000 clusters, >= 1.5 M members).
+it a synthetic catalogue of `--clusters` clusters is generated here with numpy (26,000 by
+default, >= 1.5 M members).
 Cutouts: 2048 px at 0.396127″/px, one per cluster. Prints the seed baseline (astropy
 separations of every cluster to every member, then the same box logic) per cluster on a random
 subset, the new code per cluster (all clusters), 1 vs 2 MPI ranks, and a final RESULT line.
@@ -112,6 +113,7 @@ def worker(root: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--survey", type=Path, help="directory with catalog.fits, members.fits")
+    parser.add_argument("--clusters", type=int, default=26_000, help="synthetic catalogue size")
     parser.add_argument("--seed-clusters", type=int, default=8)
     parser.add_argument("--no-mpi", action="store_true", help="print the mpirun commands only")
     parser.add_argument("--worker", type=Path, help=argparse.SUPPRESS)
@@ -122,7 +124,7 @@ def main() -> None:
     root = args.survey or Path(tmp.name)
     if args.survey is None:
         t = time.perf_counter()
-        synthetic_catalogue(root)
+        synthetic_catalogue(root, args.clusters)
         print(f"synthetic catalogue written in {time.perf_counter() - t:.1f} s ({root})")
     clusters = read_clusters(root / "catalog.fits")
     members = read_members(root / "members.fits")

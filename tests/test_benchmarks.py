@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -9,6 +10,55 @@ import sys
 import pytest
 
 from tests.conftest import ROOT
+
+# Every CPU benchmark at a tiny size, so none can rot. allreduce_nodes.py needs the namespaced
+# nodes (tests/slurm/test_multinode.py runs it); gpu_train.sh is run below.
+TINY_ARGS = {
+    "matching.py": ["--images", "4"],
+    "nms.py": ["--boxes", "300", "--sets", "5"],
+    "loader.py": ["--images", "16", "--size", "64", "--input", "64", "--batch", "4"],
+    "download.py": ["--cutouts", "12", "--latency", "0.001", "--threads", "2"],
+    "empty_fields.py": ["--n", "200"],
+    "boxes.py": ["--clusters", "300", "--seed-clusters", "2"],
+    "train_throughput.py": ["--input", "64", "--steps", "2", "--global-batch", "4"],
+}
+RUN_ELSEWHERE = {"allreduce_nodes.py"}
+USES_MPIRUN = {"boxes.py", "train_throughput.py"}
+
+
+def result_fields(stdout: str) -> dict[str, float]:
+    """The benchmark's last line, `RESULT key=value ...`, as numbers."""
+    last = stdout.strip().splitlines()[-1]
+    assert last.startswith("RESULT "), last
+    return {key: float(value) for key, value in (item.split("=") for item in last.split()[1:])}
+
+
+def test_every_cpu_benchmark_has_a_tiny_run():
+    scripts = {path.name for path in (ROOT / "benchmarks").glob("*.py")}
+    assert scripts - RUN_ELSEWHERE == set(TINY_ARGS)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "script",
+    [
+        pytest.param(name, marks=[pytest.mark.mpi] if name in USES_MPIRUN else [])
+        for name in TINY_ARGS
+    ],
+)
+def test_cpu_benchmark_runs_tiny_and_ends_with_its_result_line(script):
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), *TINY_ARGS[script]],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    fields = result_fields(proc.stdout)
+    assert fields and all(math.isfinite(v) and v >= 0 for v in fields.values()), fields
+    ratios = [value for key, value in fields.items() if key.endswith("_ratio")]
+    assert all(value > 0 for value in ratios), fields
 
 
 def test_forward_flops_of_a_known_convolution():
