@@ -103,6 +103,11 @@ class PackConfig:
     compression: Literal["none", "gzip", "lz4", "blosc-lz4"] = param(
         "none", help="lossless compression of the image chunks"
     )
+    encoding: Literal["raw", "jpeg"] = param(
+        "raw",
+        help="raw: decoded uint8 pixels (no decoding while training); jpeg: the JPEG files' "
+        "bytes unchanged, about a tenth of the bytes, decoded while reading",
+    )
     member_features: list[str] = param(
         [
             "RA",
@@ -309,6 +314,23 @@ class TrainConfig:
     augment_prob: float = param(0.5, ge=0, le=1, help="probability of each flip/transpose")
     augment_shift: float = param(
         0.0, ge=0, lt=0.5, help="largest random translation, as a fraction of the image side"
+    )
+    augment_on: Literal["auto", "host", "device"] = param(
+        "auto",
+        help="where flips and translations run: host (the input pipeline's threads), device "
+        "(the training step, on its GPU: the host only reads) or auto (device when TensorFlow "
+        "sees a GPU); both give the same pixels",
+    )
+    read_run: int = param(
+        1,
+        ge=1,
+        help="images read as one run of consecutive images of a shard (1: every image drawn on "
+        "its own; larger: sequential reads from shards on a parallel file system)",
+    )
+    shuffle_buffer: int = param(
+        0,
+        ge=0,
+        help="with read_run > 1: images shuffled within windows of this many (0: runs only)",
     )
     checkpoint_every: int = param(0, ge=0, help="also checkpoint every N steps (0: epoch ends)")
     keep_checkpoints: int = param(3, ge=1, help="checkpoints kept on disk")

@@ -95,6 +95,12 @@ def _prep(cfg: Config) -> Iterator[str]:
     unknown = sorted(set(cfg.prep.pack.labels) - set(SPLITS))
     if unknown:
         yield f"prep.pack.labels: split(s) {unknown}: expected keys among {list(SPLITS)}"
+    pack = cfg.prep.pack
+    if pack.encoding == "jpeg" and pack.compression != "none":
+        yield (
+            f"prep.pack.compression = {pack.compression} with encoding jpeg: JPEG bytes do not "
+            "compress further; set compression none"
+        )
 
 
 def _simulate(cfg: Config) -> Iterator[str]:

@@ -40,6 +40,10 @@ def run_fails(tmp_path, capsys, *overrides: str) -> str:
         (["prep.empty.min_sep_arcmin=400"], "prep.empty.min_sep_arcmin"),
         (["simulate.clusters.z_min=0.5", "simulate.clusters.z_max=0.3"], "z_min/z_max"),
         (["model.head=regression", "model.regression=[]"], "model.regression"),
+        (
+            ["prep.pack.encoding=jpeg", "prep.pack.compression=lz4"],
+            "prep.pack.compression = lz4 with encoding jpeg",
+        ),
     ],
 )
 def test_bad_value_exits_2_naming_the_key(tmp_path, capsys, overrides, key):

@@ -24,40 +24,89 @@ def augment(
     """Apply h-flip, v-flip, transpose (each where `flips` says so), then translate by
     `shift` = (dx, dy) pixels; a translated box is the moved in-image part of the original.
 
-    Without a shift the image comes back as a view of the input (copy it to keep it)."""
-    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
+    Returns a new contiguous image and the moved boxes."""
     height, width = image.shape[:2]
+    out = np.empty((width, height, 3) if flips[2] else image.shape, image.dtype)
+    augment_pixels(image, flips, shift, out)
+    return out, augment_boxes(boxes, flips, shift, width, height)
+
+
+def augment_boxes(
+    boxes: np.ndarray,
+    flips: np.ndarray,
+    shift: tuple[int, int] | np.ndarray,
+    width: int,
+    height: int,
+) -> np.ndarray:
+    """The boxes of a `width` x `height` image after `augment`'s flips and translation."""
+    boxes = np.asarray(boxes, np.float32).reshape(-1, 4)
     if flips[0]:
-        image = image[:, ::-1]
         boxes = np.stack([width - boxes[:, 2], boxes[:, 1], width - boxes[:, 0], boxes[:, 3]], 1)
     if flips[1]:
-        image = image[::-1]
         boxes = np.stack([boxes[:, 0], height - boxes[:, 3], boxes[:, 2], height - boxes[:, 1]], 1)
     if flips[2]:
-        image = image.transpose(1, 0, 2)
         boxes = boxes[:, [1, 0, 3, 2]]
     dx, dy = int(shift[0]), int(shift[1])
     if dx or dy:
-        image = translate(image, dx, dy)
         # Only the part inside the cutout has pixels to move: what lay outside would land on
         # the blank fill, so boxes are clipped first.
         boxes = clip(boxes, width, height) + np.array([dx, dy, dx, dy])
-    return image, boxes.astype(np.float32)
+    return boxes.astype(np.float32)
+
+
+def augment_pixels(
+    image: np.ndarray, flips: np.ndarray, shift: tuple[int, int] | np.ndarray, out: np.ndarray
+) -> None:
+    """Write `image` (H, W, 3) flipped, transposed and translated as `augment` says into `out`.
+
+    The copy moves whole pixels (3-byte elements): 2-3x faster than numpy's strided copy
+    of a flipped uint8 view, whose innermost loop is the 3 channels."""
+    image = np.ascontiguousarray(image)
+    pixels = _as_pixels(image)
+    if flips[0]:
+        pixels = pixels[:, ::-1]
+    if flips[1]:
+        pixels = pixels[::-1]
+    if flips[2]:
+        pixels = pixels.T
+    target = _as_pixels(out)
+    dx, dy = int(shift[0]), int(shift[1])
+    if not (dx or dy):
+        np.copyto(target, pixels)
+        return
+    height, width = pixels.shape
+    fill = np.median(_sky_sample(image, flips), axis=0).astype(image.dtype)
+    out[...] = fill
+    if abs(dx) < width and abs(dy) < height:
+        src_y, dst_y = _overlap(dy, height)
+        src_x, dst_x = _overlap(dx, width)
+        np.copyto(target[dst_y, dst_x], pixels[src_y, src_x])
 
 
 def translate(image: np.ndarray, dx: int, dy: int) -> np.ndarray:
     """A copy of `image` moved by dx (right) and dy (down) pixels, filled with its median
     (per channel, over every 4th pixel on each axis: the sky level, 40x faster than all)."""
-    height, width = image.shape[:2]
-    sample = image[::4, ::4].reshape(-1, image.shape[-1])
-    fill = np.median(sample, axis=0).astype(image.dtype)
     out = np.empty_like(image)
-    out[...] = fill
-    if abs(dx) < width and abs(dy) < height:
-        src_y, dst_y = _overlap(dy, height)
-        src_x, dst_x = _overlap(dx, width)
-        out[dst_y, dst_x] = image[src_y, src_x]
+    augment_pixels(image, np.zeros(3, bool), (dx, dy), out)
     return out
+
+
+def _sky_sample(image: np.ndarray, flips: np.ndarray) -> np.ndarray:
+    """(n, 3) pixels on every 4th row and column of the flipped and transposed image."""
+    if flips[0]:
+        image = image[:, ::-1]
+    if flips[1]:
+        image = image[::-1]
+    if flips[2]:
+        image = image.transpose(1, 0, 2)
+    return image[::4, ::4].reshape(-1, image.shape[-1])
+
+
+def _as_pixels(image: np.ndarray) -> np.ndarray:
+    """A C-contiguous (H, W, 3) uint8 image seen as (H, W) 3-byte elements (no copy)."""
+    if not image.flags.c_contiguous:
+        raise ValueError("augment_pixels needs C-contiguous images")
+    return image.view(f"V{image.shape[-1] * image.itemsize}")[..., 0]
 
 
 def _overlap(delta: int, size: int) -> tuple[slice, slice]:

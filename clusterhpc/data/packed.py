@@ -3,12 +3,16 @@
 Every epoch has one global order (a permutation seeded by (seed, epoch)); rank r of a launch
 of `size` ranks takes every size-th image of it, so ranks read disjoint data whose union is
 the whole split. With a batch size, the order is cut to a multiple of size x batch so every
-rank runs the same number of steps (Horovod all-reduces must pair up).
+rank runs the same number of steps (Horovod all-reduces must pair up). With `read_run` > 1
+the order is made of shuffled runs of consecutive images (sequential reads from shards on a
+parallel file system) mixed by a shuffle window, and each rank's batch is a block of it.
+Readers fetch the images of a batch as runs (`PackedSplit.runs`): one HDF5 call per run.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -64,6 +68,16 @@ class EpochPlan:
         return EpochPlan(self.indices[rows], self.flips[rows], self.shifts[rows])
 
 
+@dataclass(frozen=True)
+class Run:
+    """Consecutive images start..stop-1 of one shard, read with one call."""
+
+    shard: Shard
+    start: int
+    stop: int
+    rows: np.ndarray  # int (stop - start,): where each image goes in the request
+
+
 class PackedSplit:
     """All shards of a split behind one global index 0..N-1."""
 
@@ -98,6 +112,25 @@ class PackedSplit:
         shard, local = self.locate(index)
         return shard.item(local)
 
+    def runs(self, indices: np.ndarray) -> list[Run]:
+        """The requested images (global indices, any order) grouped into runs of consecutive
+        images of one shard, in index order."""
+        indices = np.asarray(indices, np.int64)
+        if len(indices) and not (indices.min() >= 0 and indices.max() < len(self)):
+            raise IndexError(f"images {indices} not all in split {self.split!r} of {len(self)}")
+        rows = np.argsort(indices, kind="stable")
+        ordered = indices[rows]
+        shard_of = np.searchsorted(self.starts, ordered, side="right") - 1
+        breaks = np.flatnonzero((np.diff(ordered) != 1) | (np.diff(shard_of) != 0)) + 1
+        runs = []
+        for part in np.split(np.arange(len(ordered)), breaks):
+            if not len(part):
+                continue
+            shard = int(shard_of[part[0]])
+            start = int(ordered[part[0]] - self.starts[shard])
+            runs.append(Run(self.shards[shard], start, start + len(part), rows[part]))
+        return runs
+
     def column(self, name: str) -> np.ndarray:
         """A metadata column (META_FIELDS name or 'path') for all images, in index order."""
         return np.concatenate([s.meta[name] for s in self.shards]) if self.shards else np.zeros(0)
@@ -112,21 +145,54 @@ class PackedSplit:
         shuffle: bool = True,
         aug_prob: float = 0.0,
         max_shift: float = 0.0,
+        read_run: int = 1,
+        shuffle_buffer: int = 0,
     ) -> EpochPlan:
         """This rank's images for `epoch` (same global draw on every rank, whatever `rank`).
 
         Each image is flipped/transposed with probability `aug_prob` per operation and moved
-        by a uniform integer translation of at most `max_shift` x its side on each axis."""
+        by a uniform integer translation of at most `max_shift` x its side on each axis.
+        With `read_run` > 1 (and `shuffle`) the split is cut into runs of that many
+        consecutive images of a shard, the runs are shuffled, and images are shuffled within
+        consecutive windows of `shuffle_buffer` images: reads are sequential, and every rank
+        reads its own runs."""
         rng = np.random.default_rng([seed, epoch])
         n = len(self)
-        order = rng.permutation(n) if shuffle else np.arange(n)
+        if shuffle and read_run > 1:
+            order = self._run_order(rng, read_run, shuffle_buffer)
+        else:
+            order = rng.permutation(n) if shuffle else np.arange(n)
         flips = rng.random((n, N_AUGMENTATIONS)) < aug_prob
         limit = np.floor(max_shift * np.array(self.image_shape[1::-1])).astype(np.int64)
         shifts = np.zeros((n, 2), np.int64)
         if limit.any():
             shifts = rng.integers(-limit, limit + 1, (n, 2))
         usable = n if batch_size is None else (n // (size * batch_size)) * size * batch_size
+        if shuffle and read_run > 1 and batch_size is not None:
+            # Rank r's batch of each step is the r-th block of batch_size images, not every
+            # size-th image: runs stay whole within a rank.
+            steps = usable // (size * batch_size)
+            blocks = order[:usable].reshape(steps, size, batch_size)
+            order = np.concatenate([blocks.transpose(0, 2, 1).ravel(), order[usable:]])
         return EpochPlan(order, flips, shifts)[rank:usable:size]
+
+    def _run_order(
+        self, rng: np.random.Generator, read_run: int, shuffle_buffer: int
+    ) -> np.ndarray:
+        """Runs of `read_run` consecutive images within shards, in random order, then shuffled
+        within windows of `shuffle_buffer` images."""
+        starts = np.concatenate(
+            [np.arange(a, b, read_run) for a, b in itertools.pairwise(self.starts)]
+        ).astype(np.int64)
+        ends = np.minimum(
+            starts + read_run, self.starts[np.searchsorted(self.starts, starts, "right")]
+        )
+        picked = rng.permutation(len(starts))
+        stream = np.concatenate([np.arange(starts[i], ends[i]) for i in picked] or [[]])
+        stream = stream.astype(np.int64)
+        window = max(shuffle_buffer, 1)
+        keys = np.arange(len(stream)) // window + rng.random(len(stream))
+        return stream[np.argsort(keys, kind="stable")]
 
     def close(self) -> None:
         for shard in self.shards:

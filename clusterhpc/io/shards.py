@@ -1,9 +1,12 @@
 """HDF5 shard layout for packed cutouts: images, ragged boxes, metadata and member catalogues.
 
-One shard file `packed/<split>-NNNNN-of-MMMMM.h5` holds (schema version 2):
+One shard file `packed/<split>-NNNNN-of-MMMMM.h5` holds (schema version 2), with the
+images stored one of two ways (root attribute `encoding`):
 
-    images          uint8 (N, H, W, 3), one chunk per image, optional lossless compression
-    image_crc32     uint32 (N,)   CRC-32 of every image's bytes (verify reports the index)
+    raw:  images         uint8 (N, H, W, 3), one chunk per image, optional lossless compression
+    jpeg: image_bytes    uint8 (B,)    the JPEG files' bytes, unchanged, one after the other
+          image_offsets  int64 (N+1,)  image i is bytes image_offsets[i]:image_offsets[i+1]
+    image_crc32     uint32 (N,)   CRC-32 of every image's stored bytes (verify reports the index)
     meta/<field>    (N,)          per-image metadata, see META_FIELDS (path as UTF-8 string)
     box_offsets     int64 (N+1,)  boxes of image i are rows box_offsets[i]:box_offsets[i+1]
     boxes           float32 (M, 4) x1, y1, x2, y2 in image pixels (may extend past the edges)
@@ -15,8 +18,10 @@ One shard file `packed/<split>-NNNNN-of-MMMMM.h5` holds (schema version 2):
     member_offsets  int64 (N+1,)  members of image i's central cluster
     members         float64 (K, F) member catalogue rows, columns named by attr `features`
 
-Root attributes: schema_version, n_images, image_shape, fingerprint (of the inputs), and a
-`sha256` attribute on every dataset except `images` (covered per image by `image_crc32`).
+Root attributes: schema_version, n_images, image_shape (decoded), encoding (absent: raw),
+fingerprint (of the inputs), and a `sha256` attribute on every dataset except `images` and
+`image_bytes` (covered per image by `image_crc32`). Raw images cost no decoding; JPEG takes
+about a tenth of the bytes and is decoded (with Pillow, as the plain reader) while reading.
 Files are written under a temporary name, fsynced and renamed: a shard that exists is whole.
 Version 2 added the ignore regions; older shards are refused (repack them).
 """
@@ -24,6 +29,7 @@ Version 2 added the ignore regions; older shards are refused (repack them).
 from __future__ import annotations
 
 import hashlib
+import io
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -32,6 +38,7 @@ from typing import Any
 
 import h5py
 import numpy as np
+from PIL import Image
 
 from clusterhpc.errors import DataError
 from clusterhpc.io.atomic import atomic_path
@@ -56,13 +63,14 @@ BOX_FIELDS: dict[str, Any] = {
     "central": np.bool_,
 }
 COMPRESSIONS = ("none", "gzip", "lz4", "blosc-lz4")
+ENCODINGS = ("raw", "jpeg")
 
 
 @dataclass
 class PackedImage:
     """One image with everything the trainers need; the unit a shard stores."""
 
-    image: np.ndarray  # uint8 (H, W, 3)
+    image: np.ndarray | bytes  # uint8 (H, W, 3), or a JPEG file's bytes (encoding jpeg)
     boxes: np.ndarray  # float32 (n, 4)
     box_fields: dict[str, np.ndarray]  # BOX_FIELDS name -> (n,)
     meta: dict[str, Any]  # META_FIELDS name -> scalar, plus "path"
@@ -88,6 +96,29 @@ def _compression_args(name: str) -> dict[str, Any]:
     raise ValueError(f"unknown compression {name!r}; expected one of {COMPRESSIONS}")
 
 
+def decode_jpeg(data: bytes | np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """JPEG bytes -> uint8 (H, W, 3) RGB (into `out` when given). Raises OSError when the
+    bytes do not decode; the one decoder of stored JPEGs, so every reader sees the same
+    pixels."""
+    with Image.open(io.BytesIO(memoryview(data))) as img:
+        img.load()
+        pixels = np.asarray(img if img.mode == "RGB" else img.convert("RGB"))
+    if out is None:
+        return pixels
+    out[...] = pixels
+    return out
+
+
+def jpeg_shape(data: bytes) -> tuple[int, int, int]:
+    """(H, W, 3) of a JPEG from its header."""
+    with Image.open(io.BytesIO(data)) as img:
+        return img.size[1], img.size[0], 3
+
+
+def _stored_bytes(image: np.ndarray | bytes) -> bytes:
+    return image if isinstance(image, bytes) else np.ascontiguousarray(image).tobytes()
+
+
 def _ragged(parts: Sequence[np.ndarray], width: int, dtype: Any) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.zeros(len(parts) + 1, np.int64)
     offsets[1:] = np.cumsum([len(p) for p in parts])
@@ -104,9 +135,16 @@ def write_shard(
     fingerprint: str,
     compression: str = "none",
     attrs: dict[str, Any] | None = None,
+    encoding: str = "raw",
 ) -> None:
-    """Write `items` (all images the same shape) as one shard, atomically."""
-    shapes = {item.image.shape for item in items}
+    """Write `items` (all images the same shape) as one shard, atomically. With encoding
+    "jpeg" every item's image is a JPEG file's bytes, stored as they are."""
+    if encoding not in ENCODINGS:
+        raise ValueError(f"unknown encoding {encoding!r}; expected one of {ENCODINGS}")
+    if any(isinstance(it.image, bytes) != (encoding == "jpeg") for it in items):
+        wanted = "JPEG bytes" if encoding == "jpeg" else "pixel arrays"
+        raise ValueError(f"{path}: encoding {encoding} needs {wanted} for every image")
+    shapes = {jpeg_shape(it.image) if encoding == "jpeg" else it.image.shape for it in items}
     if len(shapes) > 1:
         raise ValueError(f"{path}: images of different shapes {sorted(shapes)} in one shard")
     shape = shapes.pop() if shapes else (0, 0, 3)
@@ -132,8 +170,12 @@ def write_shard(
     for name, dtype in META_FIELDS.items():
         arrays[f"meta/{name}"] = np.array([it.meta[name] for it in items], dtype)
     arrays["image_crc32"] = np.array(
-        [zlib.crc32(np.ascontiguousarray(it.image).tobytes()) for it in items], np.uint32
+        [zlib.crc32(_stored_bytes(it.image)) for it in items], np.uint32
     )
+    if encoding == "jpeg":
+        encoded = [np.frombuffer(it.image, np.uint8) for it in items]
+        arrays["image_offsets"] = np.zeros(len(items) + 1, np.int64)
+        arrays["image_offsets"][1:] = np.cumsum([len(e) for e in encoded])
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as h5:
         h5.attrs.update(
             schema_version=SCHEMA_VERSION,
@@ -141,18 +183,17 @@ def write_shard(
             image_shape=np.array(shape, np.int64),
             fingerprint=fingerprint,
             compression=compression,
+            encoding=encoding,
             **(attrs or {}),
         )
-        images = h5.create_dataset(
-            "images",
-            shape=(len(items), *shape),
-            dtype=np.uint8,
-            chunks=(1, *shape) if items else None,
-            track_times=False,
-            **(_compression_args(compression) if items else {}),
-        )
-        for i, item in enumerate(items):
-            images[i] = item.image
+        if encoding == "jpeg":
+            h5.create_dataset(
+                "image_bytes",
+                data=np.concatenate(encoded) if items else np.zeros(0, np.uint8),
+                track_times=False,
+            )
+        else:
+            _write_raw_images(h5, items, shape, compression)
         for name, array in arrays.items():
             h5.create_dataset(name, data=array, track_times=False).attrs["sha256"] = _sha256(array)
         paths = [str(it.meta["path"]) for it in items]
@@ -160,6 +201,21 @@ def write_shard(
             "meta/path", data=np.array(paths, dtype=h5py.string_dtype()), track_times=False
         )
         h5["members"].attrs["features"] = list(member_features)
+
+
+def _write_raw_images(
+    h5: h5py.File, items: Sequence[PackedImage], shape: tuple[int, ...], compression: str
+) -> None:
+    images = h5.create_dataset(
+        "images",
+        shape=(len(items), *shape),
+        dtype=np.uint8,
+        chunks=(1, *shape) if items else None,
+        track_times=False,
+        **(_compression_args(compression) if items else {}),
+    )
+    for i, item in enumerate(items):
+        images[i] = item.image
 
 
 class Shard:
@@ -186,10 +242,32 @@ class Shard:
         self.member_offsets = self._h5["member_offsets"][:]
         self.members = self._h5["members"][:]
         self.member_features = [str(f) for f in self._h5["members"].attrs["features"]]
-        self._images = self._h5["images"]
+        self.encoding = str(attrs.get("encoding", "raw"))
+        if self.encoding == "jpeg":
+            self._bytes = self._h5["image_bytes"]
+            self._offsets = self._h5["image_offsets"][:]
+        else:
+            self._images = self._h5["images"]
 
     def image(self, index: int) -> np.ndarray:
-        return self._images[index]
+        """uint8 (H, W, 3) pixels of image `index` (decoded when stored as JPEG)."""
+        return self.read_run(index, index + 1)[0]
+
+    def read_run(self, start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Images start..stop-1 as uint8 (n, H, W, 3), read with one HDF5 call (into `out`
+        when given: a C-contiguous array of that shape)."""
+        if out is None:
+            out = np.empty((stop - start, *self.image_shape), np.uint8)
+        if stop <= start:
+            return out
+        if self.encoding == "raw":
+            self._images.read_direct(out, np.s_[start:stop])
+            return out
+        lo, hi = self._offsets[start], self._offsets[stop]
+        data = self._bytes[lo:hi]
+        for row, index in enumerate(range(start, stop)):
+            decode_jpeg(data[self._offsets[index] - lo : self._offsets[index + 1] - lo], out[row])
+        return out
 
     def item(self, index: int) -> PackedImage:
         lo, hi = self.box_offsets[index], self.box_offsets[index + 1]
@@ -228,7 +306,7 @@ def verify_shard(path: str | Path) -> list[str]:
             return [problem]
         n_images = int(h5.attrs["n_images"])
         for name, dataset in _datasets(h5):
-            if name in ("images", "meta/path"):
+            if name in ("images", "image_bytes", "meta/path"):
                 continue
             try:
                 data = dataset[:]
@@ -250,17 +328,32 @@ def verify_shard(path: str | Path) -> list[str]:
                     f"{path}: {offsets_name} ends at {offsets[-1]}, "
                     f"{data_name} has {len(h5[data_name])} rows"
                 )
-        images, crcs = h5["images"], h5["image_crc32"][:]
-        if len(images) != n_images or len(crcs) != n_images:
-            problems.append(f"{path}: {len(images)} images, {len(crcs)} CRCs, n_images={n_images}")
-        for i in range(min(len(images), len(crcs))):
-            try:
-                image = images[i]
-            except OSError as exc:
-                problems.append(f"{path}: image {i}: undecodable ({exc})")
-                continue
-            if zlib.crc32(image.tobytes()) != crcs[i]:
-                problems.append(f"{path}: image {i}: CRC-32 mismatch")
+        problems += _image_problems(path, h5, n_images)
+    return problems
+
+
+def _image_problems(path: str | Path, h5: h5py.File, n_images: int) -> list[str]:
+    """Count and CRC-32 problems of the stored images (the bytes as stored: JPEG or raw)."""
+    crcs = h5["image_crc32"][:]
+    if h5.attrs.get("encoding", "raw") == "jpeg":
+        offsets = h5["image_offsets"][:]
+        data = h5["image_bytes"]
+        if offsets[-1] != len(data):
+            return [f"{path}: image_offsets end at {offsets[-1]}, image_bytes has {len(data)}"]
+        stored = [data[offsets[i] : offsets[i + 1]] for i in range(len(offsets) - 1)]
+    else:
+        stored = h5["images"]
+    problems = []
+    if len(stored) != n_images or len(crcs) != n_images:
+        problems.append(f"{path}: {len(stored)} images, {len(crcs)} CRCs, n_images={n_images}")
+    for i in range(min(len(stored), len(crcs))):
+        try:
+            image = stored[i]
+        except OSError as exc:
+            problems.append(f"{path}: image {i}: undecodable ({exc})")
+            continue
+        if zlib.crc32(image.tobytes()) != crcs[i]:
+            problems.append(f"{path}: image {i}: CRC-32 mismatch")
     return problems
 
 

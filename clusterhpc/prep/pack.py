@@ -11,6 +11,7 @@ are excluded and reported.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -130,19 +131,42 @@ def read_image(path: Path, size: int) -> tuple[np.ndarray, float]:
     return np.asarray(rgb.resize((size, size), Image.Resampling.BILINEAR), np.uint8), scale
 
 
+def read_jpeg(path: Path, size: int) -> bytes:
+    """A JPEG file's bytes, unchanged, once they are known to decode to an RGB image (of side
+    `size` when size > 0: JPEGs are stored as they are, never resized). Raises OSError or
+    ValueError otherwise."""
+    data = path.read_bytes()
+    with Image.open(io.BytesIO(data)) as img:
+        if img.format != "JPEG":
+            raise ValueError(f"a {img.format} file, not JPEG: pack it with encoding raw")
+        img.load()  # forces a full decode: truncated files raise here
+        width, height = img.size
+    if size > 0 and (width, height) != (size, size):
+        raise ValueError(
+            f"{width}x{height}, not {size}x{size}: encoding jpeg stores the files unchanged "
+            "(set image_size 0, or use encoding raw to resize)"
+        )
+    return data
+
+
 def load_items(
     plan: ShardPlan,
     root: Path,
     image_size: int,
     members_by_id: Mapping[int, np.ndarray],
     n_features: int,
+    encoding: str = "raw",
 ) -> tuple[list[PackedImage], list[dict[str, str]]]:
-    """Decode a shard's images; corrupt ones are excluded with their reason."""
+    """Read a shard's images (decoded pixels, or the JPEG bytes with encoding "jpeg");
+    corrupt ones are excluded with their reason."""
     items, excluded = [], []
     for entry in plan.entries:
         path = source_path(entry, root)
         try:
-            image, scale = read_image(path, image_size)
+            if encoding == "jpeg":
+                image, scale = read_jpeg(path, image_size), 1.0
+            else:
+                image, scale = read_image(path, image_size)
         except (OSError, ValueError) as exc:
             excluded.append({"path": str(path), "reason": f"{type(exc).__name__}: {exc}"})
             continue
@@ -183,8 +207,9 @@ def pack_shard(
     if path.exists() and _shard_fingerprint(path) == fp and not verify_shard(path):
         excluded = _stored_exclusions(path)
         return ShardResult(plan.name, plan.split, len(plan.entries) - len(excluded), True, excluded)
+    encoding = str(settings.get("encoding", "raw"))
     items, excluded = load_items(
-        plan, root, int(settings["image_size"]), members_by_id, len(member_features)
+        plan, root, int(settings["image_size"]), members_by_id, len(member_features), encoding
     )
     write_shard(
         path,
@@ -193,6 +218,7 @@ def pack_shard(
         fingerprint=fp,
         compression=str(settings["compression"]),
         attrs={"excluded": json.dumps(excluded)},
+        encoding=encoding,
     )
     return ShardResult(plan.name, plan.split, len(items), False, excluded)
 

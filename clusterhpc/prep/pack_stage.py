@@ -73,6 +73,7 @@ def main(cfg: Config) -> int:
     settings = {
         "image_size": opts.image_size,
         "compression": opts.compression,
+        "encoding": opts.encoding,
         "member_features": list(opts.member_features),
     }
     cache = HashCache.for_dir(survey_dir(cfg))

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from clusterhpc.config import Config
+from clusterhpc.data.augment_tf import model_input, pixel_fields
 from clusterhpc.data.classes import class_weights, split_labels
 from clusterhpc.data.packed import PackedSplit
 from clusterhpc.keras_compat import import_keras
@@ -55,7 +56,7 @@ class CnnTask(PackedCutoutTask):
         tf, _ = import_keras()
         rows = tf.gather(self._tables[split.split], batch["index"])
         return {
-            "image": batch["image"],
+            **pixel_fields(batch),
             "label": rows[:, 0],
             "z": rows[:, 1],
             "weight": rows[:, 2],
@@ -63,5 +64,5 @@ class CnnTask(PackedCutoutTask):
         }
 
     def loss(self, model, batch, training: bool) -> dict:
-        outputs = model(batch["image"], training=training)
+        outputs = model(model_input(batch), training=training)
         return cnn_loss(outputs, batch["label"], batch["weight"], batch["z"])

@@ -39,6 +39,7 @@ LEFT_OUT = {
     "train.stall_timeout_s",
     "train.fusion_threshold_mb",  # how gradients are batched into all-reduces, not their values
     "train.cycle_time_ms",
+    "train.augment_on",  # where the same pixel moves are computed, not what they are
 }
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from clusterhpc.config import Config
 from clusterhpc.data.packed import PackedSplit, read_index, split_fingerprint
 from clusterhpc.data.tf_datasets import detection_dataset
+from clusterhpc.keras_compat import import_keras
 from clusterhpc.models import inference_record
 from clusterhpc.paths import packed_dir
 
@@ -49,6 +50,8 @@ class PackedCutoutTask:
             shuffle=True,  # valid too: a capped validation is then a random subset
             aug_prob=t.augment_prob if augment else 0.0,
             max_shift=t.augment_shift if augment else 0.0,
+            read_run=t.read_run,
+            shuffle_buffer=t.shuffle_buffer,
         )
         return detection_dataset(
             split,
@@ -58,6 +61,7 @@ class PackedCutoutTask:
             max_boxes=self.max_boxes,
             start_batch=start,
             encode=lambda batch: self.encode(split, batch),
+            on_device=augment_on_device(t.augment_on),
         )
 
     def train_batches(self, epoch: int, start_step: int, rank: int, n_ranks: int):
@@ -88,3 +92,11 @@ class PackedCutoutTask:
             "train_shards": self.train_fingerprint(),
             **self.inference_extras(),
         }
+
+
+def augment_on_device(setting: str) -> bool:
+    """`train.augment_on`: whether the training step applies the flips and translations."""
+    if setting != "auto":
+        return setting == "device"
+    tf, _ = import_keras()
+    return bool(tf.config.list_physical_devices("GPU"))

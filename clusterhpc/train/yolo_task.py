@@ -9,6 +9,7 @@ import numpy as np
 
 from clusterhpc.box_geometry import clip, xyxy_to_xywh
 from clusterhpc.config import Config
+from clusterhpc.data.augment_tf import model_input, pixel_fields
 from clusterhpc.data.packed import PackedSplit
 from clusterhpc.keras_compat import import_keras
 from clusterhpc.models.anchors import read_anchors
@@ -81,14 +82,14 @@ class YoloTask(PackedCutoutTask):
         outputs[3].set_shape(batch["boxes"].shape)
         outputs[4].set_shape(batch["ignore"].shape)
         return {
-            "image": batch["image"],
+            **pixel_fields(batch),
             "labels": tuple(outputs[:3]),
             "true_boxes": outputs[3],
             "ignore_boxes": outputs[4],
         }
 
     def loss(self, model, batch, training: bool) -> dict:
-        outputs = model(batch["image"], training=training)
+        outputs = model(model_input(batch), training=training)
         return yolo_loss(
             outputs,
             list(batch["labels"]),

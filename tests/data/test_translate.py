@@ -99,3 +99,38 @@ def test_tf_pipeline_matches_python_iterator_with_shifts(split):
             visible = area(clip(ref.boxes[:1], 32, 32))[0] / area(original)[0]
             assert batch["weight"][j, 0].numpy() == pytest.approx(visible, abs=1e-6)
             assert ref.box_fields["weight"][0] == pytest.approx(visible, abs=1e-6)
+
+
+def reference_augment(image: np.ndarray, flips, shift) -> np.ndarray:
+    """The definition, written plainly: np.flip / transpose, then a pixel-by-pixel move onto
+    the median of every 4th pixel."""
+    if flips[0]:
+        image = np.flip(image, 1)
+    if flips[1]:
+        image = np.flip(image, 0)
+    if flips[2]:
+        image = image.transpose(1, 0, 2)
+    dx, dy = shift
+    if not (dx or dy):
+        return image
+    fill = np.median(image[::4, ::4].reshape(-1, 3), axis=0).astype(np.uint8)
+    out = np.empty_like(image)
+    height, width = image.shape[:2]
+    for y in range(height):
+        for x in range(width):
+            inside = 0 <= y - dy < height and 0 <= x - dx < width
+            out[y, x] = image[y - dy, x - dx] if inside else fill
+    return out
+
+
+@pytest.mark.parametrize("case", range(24))
+def test_fast_pixel_moves_equal_the_plain_definition(case):
+    rng = np.random.default_rng(case)
+    height, width = (13, 13) if case % 2 else (9, 14)
+    image = rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+    flips = rng.random(3) < 0.5
+    flips[2] &= height == width
+    shift = tuple(int(v) for v in rng.integers(-16, 17, 2)) if case % 3 else (0, 0)
+    out, _ = augment(image, np.zeros((0, 4)), flips, shift)
+    assert out.flags.c_contiguous
+    np.testing.assert_array_equal(out, reference_augment(image, flips, shift))
