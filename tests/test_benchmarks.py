@@ -14,16 +14,29 @@ from tests.conftest import ROOT
 # Every CPU benchmark at a tiny size, so none can rot. allreduce_nodes.py needs the namespaced
 # nodes (tests/slurm/test_multinode.py runs it); gpu_train.sh is run below.
 TINY_ARGS = {
-    "matching.py": ["--images", "4"],
+    "matching.py": ["--config", str(ROOT / "configs" / "tiny.yaml"), "--images", "4"],
     "nms.py": ["--boxes", "300", "--sets", "5"],
-    "loader.py": ["--images", "16", "--size", "64", "--input", "64", "--batch", "4"],
+    "loader.py": ["--sizes", "64", "--images", "16", "--batch", "4"],
     "download.py": ["--cutouts", "12", "--latency", "0.001", "--threads", "2"],
     "empty_fields.py": ["--n", "200"],
     "boxes.py": ["--clusters", "300", "--seed-clusters", "2"],
     "train_throughput.py": ["--input", "64", "--steps", "2", "--global-batch", "4"],
+    "detect.py": ["--sizes", "64", "--images", "8", "--batch", "4"],
 }
 RUN_ELSEWHERE = {"allreduce_nodes.py"}
-USES_MPIRUN = {"boxes.py", "train_throughput.py"}
+USES_MPIRUN = {"boxes.py", "train_throughput.py", "detect.py"}
+# Keys each benchmark's RESULT line must carry (its ratios against the plain alternative).
+RESULT_KEYS = {
+    "matching.py": {"hungarian_mock_us", "brute_mock_us", "speedup_mock_ratio", "speedup_ratio"},
+    "download.py": {"vs_plain_ratio", "vs_serial_ratio"},
+    "empty_fields.py": {"plain_s", "vs_plain_ratio"},
+    "detect.py": {
+        "plain_64_per_s",
+        "clusterhpc_64_1rank_vs_plain_ratio",
+        "clusterhpc_64_2rank_vs_plain_ratio",
+        "clusterhpc_64_scaling_ratio",
+    },
+}
 
 
 def result_fields(stdout: str) -> dict[str, float]:
@@ -57,6 +70,7 @@ def test_cpu_benchmark_runs_tiny_and_ends_with_its_result_line(script):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     fields = result_fields(proc.stdout)
     assert fields and all(math.isfinite(v) and v >= 0 for v in fields.values()), fields
+    assert RESULT_KEYS.get(script, set()) <= set(fields), fields
     ratios = [value for key, value in fields.items() if key.endswith("_ratio")]
     assert all(value > 0 for value in ratios), fields
 
