@@ -36,6 +36,12 @@ class DataConfig:
 @dataclass
 class RunConfig:
     dir: str = param("runs/quickstart", help="run directory: resolved config, checkpoints, report")
+    stage_ranks: int = param(
+        0,
+        ge=0,
+        help="ranks `clusterhpc run` starts (mpirun) for its MPI-parallel stages when it runs "
+        "as one process: 0 = one per usable core, 1 = in-process; training keeps one rank",
+    )
 
 
 @dataclass

@@ -13,6 +13,8 @@ Under `mpirun -n N` / `srun` every rank runs every stage: MPI-parallel stages sp
 over the ranks and training runs Horovod on the same ranks. The ranks agree on each stage's exit
 code (the largest) before the next stage; an exception on any rank ends the whole launch
 (`clusterhpc.hpc.failure`), logged as "clusterhpc run: STAGE: error on rank R of N ...".
+Started as one process, the run keeps one rank for training and gives the heavy MPI-parallel
+stages (simulate, pack, sets) one rank per core (`run.stage_ranks`, `clusterhpc.hpc.local_ranks`).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from pathlib import Path
 from clusterhpc.config import Config
 from clusterhpc.config_checks import check_run_config
 from clusterhpc.hpc.failure import stage_failures_end_the_launch
+from clusterhpc.hpc.local_ranks import run_stage_on_ranks, stage_ranks
 from clusterhpc.hpc.mpi import get_comm
 from clusterhpc.io.atomic import atomic_write_text
 from clusterhpc.log import get_logger
@@ -46,6 +49,8 @@ class PipelineStage:
     depends_on: tuple[str, ...]  # config sections (dotted) whose values the outputs depend on
     outputs_ok: Callable[[Config], bool]
     kinds: tuple[str, ...] = ("yolo", "cnn", "sets", "mlp")  # model.kind values that need it
+    # splits its work over MPI ranks: a one-process run starts `run.stage_ranks` ranks for it
+    spread: bool = False
 
 
 def _exists(*names: str, scope: str = "data") -> Callable[[Config], bool]:
@@ -103,6 +108,7 @@ STAGES: tuple[PipelineStage, ...] = (
         "data",
         SURVEY,
         _exists("catalog.fits", "members.fits", "cutouts.fits", "footprint.fits"),
+        spread=True,
     ),
     PipelineStage(
         "prep boxes",
@@ -127,6 +133,7 @@ STAGES: tuple[PipelineStage, ...] = (
         (*SURVEY, "prep"),
         _packed_ok,
         IMAGES,
+        spread=True,
     ),
     PipelineStage(
         "prep sets",
@@ -135,6 +142,7 @@ STAGES: tuple[PipelineStage, ...] = (
         (*SURVEY, "prep.sets", "query.out"),
         _sets_ok,
         ("sets", "mlp"),
+        spread=True,
     ),
     PipelineStage(
         "prep anchors",
@@ -175,7 +183,7 @@ def stages_for(kind: str) -> tuple[PipelineStage, ...]:
 
 # where the shards lie, not what they hold: stages read them by content (`stage_inputs`), and
 # `prep pack` checks its outputs where `data.packed` points; so a staged copy reruns nothing
-NOT_FINGERPRINTED = ("data.packed",)
+NOT_FINGERPRINTED = ("data.packed", "run.stage_ranks")
 
 
 def _value(cfg: Config, dotted: str) -> object:
@@ -234,7 +242,11 @@ def main(cfg: Config) -> int:
         # an exception names the pipeline stage; every rank goes on to the next stage's
         # collectives only if every rank succeeded
         with stage_failures_end_the_launch(f"run: {stage.name}"):
-            code = int(stage_function(stage.target)(cfg) or 0)
+            ranks = stage_ranks(cfg) if stage.spread and comm.size == 1 else 1
+            if ranks > 1:
+                code = run_stage_on_ranks(stage.name, cfg, ranks)
+            else:
+                code = int(stage_function(stage.target)(cfg) or 0)
         code = comm.allreduce_max(code)
         timings[stage.name] = round(time.perf_counter() - start, 1)
         if code:

@@ -107,10 +107,16 @@ def letterbox_tf(images, boxes, input_size: int, image_hw: tuple[int, int]):
 
 def letterbox_image(image: np.ndarray, input_size: int) -> np.ndarray:
     """uint8 (H, W, 3) -> float (S, S, 3) in [0, 1], as the training pipeline does."""
+    return letterbox_batch(image[None], input_size)[0]
+
+
+def letterbox_batch(images: np.ndarray, input_size: int) -> np.ndarray:
+    """uint8 (B, H, W, 3) -> float (B, S, S, 3): `letterbox_image` of each, in one call."""
     tf, _ = import_keras()
-    floats = tf.image.convert_image_dtype(tf.constant(image[None]), tf.float32)
-    boxed, _ = letterbox_tf(floats, tf.zeros((1, 0, 4)), input_size, image.shape[:2])
-    return np.asarray(boxed[0])
+    floats = tf.image.convert_image_dtype(tf.constant(images), tf.float32)
+    no_boxes = tf.zeros((len(images), 0, 4))
+    boxed, _ = letterbox_tf(floats, no_boxes, input_size, images.shape[1:3])
+    return np.asarray(boxed)
 
 
 def detection_dataset(

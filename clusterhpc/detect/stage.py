@@ -15,6 +15,8 @@ recorded in `<run.dir>/inference.json` for the same weights (by content), else 0
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +25,7 @@ from astropy.table import Table
 from clusterhpc.config import Config
 from clusterhpc.detect.catalog import boxes_to_sky, merge_duplicates, write_catalog
 from clusterhpc.detect.sources import Sources, open_sources
+from clusterhpc.hpc.local_ranks import usable_cores
 from clusterhpc.hpc.mpi import get_comm, split_evenly
 from clusterhpc.log import get_logger, progress
 from clusterhpc.models import inference_record
@@ -58,26 +61,50 @@ def detect_rows(detector: Detector, sources: Sources, indices: range, batch: int
     """Column arrays of every detection on the given images."""
     cols: dict[str, list] = {k: [] for k in ("RA", "DEC", "WIDTH", "HEIGHT", "SCORE", "X", "Y")}
     cols.update(IMAGE=[], VALUES=[], SIGMAS=[], CLASS=[], CLASS_PROB=[])
-    starts = range(indices.start, indices.stop, batch)
-    for start in progress(starts, desc="detect", total=len(starts)):
-        chunk = range(start, min(start + batch, indices.stop))
-        images = [sources.image(i) for i in chunk]
-        for i, image, det in zip(chunk, images, detector.detect(images), strict=True):
-            ra, dec, w, h = boxes_to_sky(
-                det.boxes, sources.ra[i], sources.dec[i], sources.scale[i], image.shape[:2]
-            )
-            for key, value in (("RA", ra), ("DEC", dec), ("WIDTH", w), ("HEIGHT", h)):
-                cols[key].append(value)
-            cols["SCORE"].append(det.scores)
-            cols["X"].append((det.boxes[:, 0] + det.boxes[:, 2]) / 2)
-            cols["Y"].append((det.boxes[:, 1] + det.boxes[:, 3]) / 2)
-            cols["IMAGE"] += [sources.names[i]] * len(det.scores)
-            n_val = len(detector.value_names)
-            cols["VALUES"].append(det.values.reshape(len(det.scores), n_val))
-            cols["SIGMAS"].append(det.sigmas.reshape(len(det.scores), n_val))
-            cols["CLASS"].append(det.classes)
-            cols["CLASS_PROB"].append(det.class_prob)
+    chunks = [
+        range(s, min(s + batch, indices.stop)) for s in range(indices.start, indices.stop, batch)
+    ]
+    with ThreadPoolExecutor(usable_cores()) as readers:
+        for chunk, images in progress(
+            zip(chunks, read_ahead(readers, sources.image, chunks), strict=True),
+            desc="detect",
+            total=len(chunks),
+        ):
+            _add_rows(cols, detector, sources, chunk, images)
     return cols
+
+
+def read_ahead(
+    pool: ThreadPoolExecutor, read: Callable[[int], np.ndarray], chunks: list[range]
+) -> Iterator[list[np.ndarray]]:
+    """The images of each chunk, the next chunk's read by `pool` while this one is used."""
+    pending = [pool.submit(read, i) for i in chunks[0]] if chunks else []
+    for k in range(len(chunks)):
+        images = [future.result() for future in pending]
+        if k + 1 < len(chunks):
+            pending = [pool.submit(read, i) for i in chunks[k + 1]]
+        yield images
+
+
+def _add_rows(
+    cols: dict, detector: Detector, sources: Sources, chunk: range, images: list[np.ndarray]
+) -> None:
+    """Append the detections of one chunk of images to the column lists."""
+    for i, image, det in zip(chunk, images, detector.detect(images), strict=True):
+        ra, dec, w, h = boxes_to_sky(
+            det.boxes, sources.ra[i], sources.dec[i], sources.scale[i], image.shape[:2]
+        )
+        for key, value in (("RA", ra), ("DEC", dec), ("WIDTH", w), ("HEIGHT", h)):
+            cols[key].append(value)
+        cols["SCORE"].append(det.scores)
+        cols["X"].append((det.boxes[:, 0] + det.boxes[:, 2]) / 2)
+        cols["Y"].append((det.boxes[:, 1] + det.boxes[:, 3]) / 2)
+        cols["IMAGE"] += [sources.names[i]] * len(det.scores)
+        n_val = len(detector.value_names)
+        cols["VALUES"].append(det.values.reshape(len(det.scores), n_val))
+        cols["SIGMAS"].append(det.sigmas.reshape(len(det.scores), n_val))
+        cols["CLASS"].append(det.classes)
+        cols["CLASS_PROB"].append(det.class_prob)
 
 
 def to_table(parts: list[dict], value_names: tuple[str, ...], class_head: bool = False) -> Table:

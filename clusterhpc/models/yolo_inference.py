@@ -166,10 +166,15 @@ class Detector:
         ]
 
     def detect(self, images: Sequence[np.ndarray]) -> list[Detections]:
-        """Detections of uint8 images of any sizes."""
+        """Detections of uint8 images of any sizes (letterboxed in one call when all have one)."""
         if not images:
             return []
-        batch = np.stack([self.letterbox(im) for im in images])
+        from clusterhpc.data.tf_datasets import letterbox_batch
+
+        if len({im.shape for im in images}) == 1:
+            batch = letterbox_batch(np.stack(images), self.input_size)
+        else:
+            batch = np.stack([self.letterbox(im) for im in images])
         return self.detect_letterboxed(batch, [im.shape[:2] for im in images])
 
 
