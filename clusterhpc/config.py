@@ -524,6 +524,12 @@ class EvaluateConfig:
         [14.0, 14.1, 14.2, 14.3, 14.45, 14.6, 14.8, 15.0, 15.4],
         help="log10 M bin edges (Simet: M = 10^14.344 (lambda/40)^1.33)",
     )
+    separation_bins: list[float] = param(
+        [0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 7.0, 10.0],
+        ge=0,
+        help="edges (arcmin) of the companions' completeness table: the other clusters in a "
+        "cutout by their distance from its centre, where the cluster it shows lies",
+    )
     outlier: float = param(0.05, gt=0, help="regression outlier: |dz|/(1+z) above this (or 0.15)")
     baseline_photoz: str = param(
         "ZRED",

@@ -282,6 +282,27 @@ def binned_completeness(
     }
 
 
+def companion_separation_arcmin(truth: Truth) -> np.ndarray:
+    """Per truth box: its centre's distance (arcmin) from its image's centre, where the
+    cluster the cutout is centred on lies (box centres of the clipped boxes)."""
+    height, width = truth.image_shape
+    image = truth.image_of_box()
+    x = (truth.boxes[:, 0] + truth.boxes[:, 2]) / 2 - width / 2
+    y = (truth.boxes[:, 1] + truth.boxes[:, 3]) / 2 - height / 2
+    scale = np.asarray(truth.meta["pixscale"], np.float64)[image]
+    return np.hypot(x, y) * scale / 60.0
+
+
+def companion_completeness(
+    truth: Truth, match: SplitMatch, selection: Selection, edges: Sequence[float]
+) -> dict:
+    """Completeness of the selected clusters other than the one a cutout is centred on, in
+    bins of their separation from it (arcmin): where close pairs merge into one box."""
+    sample = match.truth_counted & selection.mask(truth) & ~truth.central
+    found = match.truth_matched.astype(np.float64)
+    return binned_fraction(companion_separation_arcmin(truth)[sample], found[sample], edges)
+
+
 def binned_purity(preds: Predictions, match: SplitMatch, name: str, edges: Sequence[float]):
     """Purity in bins of a predicted quantity ('z' or 'lam' from a regression head)."""
     col = preds.value_names.index(name)

@@ -101,6 +101,15 @@ def write_report(m: dict, plots: dict[str, str], path: Path) -> None:
     for name, label in (("z", "z"), ("lambda", "λ"), ("log10_mass", "log10 M")):
         lines += [f"## Completeness in bins of {label}", ""]
         lines += [*_binned_table(m["binned"]["completeness"][name], label), ""]
+    lines += [
+        "## Completeness of the other clusters in a cutout, by separation",
+        "",
+        "λ and z cuts as above; separation of each box centre from the cutout's centre, "
+        "where the cluster it is centred on lies (arcmin).",
+        "",
+        *_binned_table(m["binned"]["companions"], "separation (′)"),
+        "",
+    ]
     lines += sky_section(m)
     lines += head_sections(m)
     lines += ["## Figures", ""]

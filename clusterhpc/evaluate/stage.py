@@ -25,6 +25,7 @@ from clusterhpc.evaluate.metrics import (
     SplitMatcher,
     binned_completeness,
     binned_purity,
+    companion_completeness,
     counts,
     operating_point,
     sweep,
@@ -87,6 +88,9 @@ def evaluate(
     aps = mean_ap(report.truth, report.preds, ev.min_area_fraction)
     bins = {"z": ev.z_bins, "lambda": ev.lambda_bins, "log10_mass": ev.mass_bins}
     binned = {"completeness": binned_completeness(report.truth, match, selection, bins)}
+    binned["companions"] = companion_completeness(
+        report.truth, match, selection, ev.separation_bins
+    )
     purity_bins = {"z": ev.z_bins, "lam": ev.lambda_bins}
     binned["purity"] = {
         name: binned_purity(report.preds, match, name, purity_bins[name])

@@ -9,40 +9,14 @@ from astropy.table import Table
 from clusterhpc.evaluate.breakdown import purity_by_image_kind, unique_cluster_completeness
 from clusterhpc.evaluate.matching import Criterion
 from clusterhpc.evaluate.metrics import MatchSettings, Selection, SplitMatcher, counts
-from clusterhpc.evaluate.records import Predictions, Truth
+from clusterhpc.evaluate.records import Predictions
 from clusterhpc.evaluate.sky import Footprints, SkySettings, match_one_to_one, sky_scores
 from clusterhpc.sky.geometry import separation
 from clusterhpc.sky.projection import from_tan_pixels
+from tests.evaluate.hand_truth import SCALE, SIZE, truth_of
 
-SIZE, SCALE = 100, 6.0  # px, arcsec/px: a 10' cutout
 SETTINGS = MatchSettings("optimal", Criterion("iou", 0.5), 0.5)
 SELECT = Selection(20.0, (0.1, 0.6))
-
-
-def truth_of(
-    boxes: list[list[list[float]]],
-    ids: list[list[int]],
-    centres: list[tuple[float, float]],
-    empty: list[bool],
-) -> Truth:
-    flat = np.array([b for image in boxes for b in image], float).reshape(-1, 4)
-    m = len(flat)
-    return Truth(
-        offsets=np.concatenate([[0], np.cumsum([len(b) for b in boxes])]),
-        boxes=flat,
-        weight=np.ones(m),
-        z=np.full(m, 0.3),
-        lam=np.full(m, 30.0),
-        central=np.zeros(m, bool),
-        cluster_id=np.array([i for image in ids for i in image], np.int64),
-        meta={
-            "ra": np.array([c[0] for c in centres]),
-            "dec": np.array([c[1] for c in centres]),
-            "pixscale": np.full(len(boxes), SCALE),
-            "empty": np.array(empty),
-        },
-        image_shape=(SIZE, SIZE),
-    )
 
 
 def test_a_cluster_seen_twice_counts_once() -> None:
