@@ -1,8 +1,8 @@
 """MPI-parallel stages of a single-process `clusterhpc run` on every core of the machine.
 
 `clusterhpc run` started plainly (`make demo`) is one process: its training keeps that one
-rank (its figures stay those of a 1-rank run), but the stages that split their work over MPI
-ranks (simulate, prep boxes, empty, pack, sets) can use every core. For those it starts
+rank (its figures stay those of a 1-rank run), but the heavy stages that split their work over
+MPI ranks (simulate, prep pack, prep sets) can use every core. For those it starts
 `mpirun -np N python -m clusterhpc STAGE <resolved config>` and waits. `run.stage_ranks` sets
 N: 0 (default) is one rank per core this process may run on, 1 keeps the stage in-process.
 Under a launcher (`mpirun`, `srun`, `horovodrun`) the ranks are already there: nothing is
