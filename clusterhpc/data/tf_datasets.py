@@ -1,18 +1,19 @@
 """tf.data pipelines over packed shards: detection batches with boxes, and member sets.
 
-Work is done a batch at a time: one `tf.numpy_function` call reads a batch of images out of
-HDF5 as runs of consecutive images (one call per run; raw pixels need no decoding, JPEG
-shards are decoded by the shards' one decoder) and applies the flips, transposes and
-translations while copying (the same `augment` functions the plain iterator uses, moving
-whole 3-byte pixels, so both readers agree exactly; the ignore regions move with the boxes; a
-translation also rescales the box weights to the part left in the image). Conversion to
-float and letterboxing run as TensorFlow ops on the whole batch. With `on_device=True` and
-images already of the input size, the pixels stay uint8 and as read, with each image's
-draws ('flips', 'shifts'; the boxes are moved): the training step applies them and converts
-to float on its device (`augment_tf.model_input`), so the host only reads, and a quarter of
-the bytes crosses the pipeline and the host-to-device copy. Model-specific target encoding
-(`encode`) runs on the batch, and batches are prefetched.
-Several batches are read in parallel (AUTOTUNE).
+Work is done a block of batches at a time: one `tf.numpy_function` call assembles several
+consecutive batches (`BatchReader`: each run of consecutive images read with one call into
+its rows, raw pixels need no decoding, JPEG shards are decoded by the shards' one decoder;
+boxes, ignore regions and box fields moved in one vectorised pass; with host augmentation
+the pixels flipped, transposed and translated while copying, by the same `augment`
+functions the plain iterator uses), and the block is then split into its batches. Blocks
+hold up to `BLOCK_BYTES` of pixels: small images pay the call's fixed cost once for
+several batches. Conversion to float and letterboxing run as TensorFlow ops on the block.
+With `on_device=True` and images already of the input size, the pixels stay uint8 and as
+read, with each image's draws ('flips', 'shifts'; the boxes are moved): the training step
+applies them and converts to float on its device (`augment_tf.model_input`), so the host
+only reads, and a quarter of the bytes crosses the pipeline and the host-to-device copy.
+Model-specific target encoding (`encode`) runs on each batch, and batches are prefetched.
+Several blocks are read in parallel (AUTOTUNE).
 """
 
 from __future__ import annotations
@@ -21,70 +22,24 @@ from collections.abc import Callable
 
 import numpy as np
 
-from clusterhpc.data.augment import augment_boxes, augment_pixels, moved_weights
+from clusterhpc.data.batch_reader import BOX_FIELD_NAMES, BatchReader
 from clusterhpc.data.packed import EpochPlan, PackedSplit
 from clusterhpc.keras_compat import import_keras
 
 LETTERBOX_FILL = 0.5  # grey padding, as in YOLOv3
-BOX_FIELD_NAMES = ("weight", "cls", "z", "lam", "central")
-WEIGHT = BOX_FIELD_NAMES.index("weight")
+BLOCK_BYTES = 16 * 2**20  # pixels per numpy call, at most (at least one batch)
+MAX_BLOCK_BATCHES = 8
 
 
-def _batch_reader(
-    split: PackedSplit, plan: EpochPlan, batch_size: int, max_boxes: int, move_pixels: bool
-) -> Callable[[np.int64], tuple]:
-    """Numpy function: batch number -> images (augmented when `move_pixels`, else as read),
-    padded moved boxes, counts, padded ignore regions, their counts, box fields, image
-    indices (at most `max_boxes` of each), flips, shifts."""
-    height, width = split.image_shape[:2]
-    stacked = {
-        id(sh): np.stack([sh.box_fields[k] for k in BOX_FIELD_NAMES], 0).astype(np.float32)
-        for sh in split.shards
-    }
-
-    def read(batch: np.int64) -> tuple:
-        rows = slice(int(batch) * batch_size, (int(batch) + 1) * batch_size)
-        chosen, flips, shifts = plan.indices[rows], plan.flips[rows], plan.shifts[rows]
-        images = np.empty((len(chosen), height, width, 3), np.uint8)
-        boxes = np.zeros((len(chosen), max_boxes, 4), np.float32)
-        counts = np.zeros(len(chosen), np.int32)
-        ignore = np.zeros((len(chosen), max_boxes, 4), np.float32)
-        n_ignore = np.zeros(len(chosen), np.int32)
-        fields = np.zeros((len(BOX_FIELD_NAMES), len(chosen), max_boxes), np.float32)
-        for run in split.runs(chosen):
-            shard = run.shard
-            pixels = shard.read_run(run.start, run.stop)
-            for local, row, image in zip(range(run.start, run.stop), run.rows, pixels, strict=True):
-                if move_pixels:
-                    augment_pixels(image, flips[row], shifts[row], images[row])
-                else:
-                    images[row] = image
-                lo, hi = shard.box_offsets[local], shard.box_offsets[local + 1]
-                n = min(hi - lo, max_boxes)
-                ilo, ihi = shard.ignore_offsets[local], shard.ignore_offsets[local + 1]
-                k = min(ihi - ilo, max_boxes)
-                both = np.concatenate([shard.boxes[lo : lo + n], shard.ignore_boxes[ilo : ilo + k]])
-                moved = augment_boxes(both, flips[row], shifts[row], width, height)
-                boxes[row, :n], ignore[row, :k] = moved[:n], moved[n:]
-                counts[row], n_ignore[row] = n, k
-                fields[:, row, :n] = stacked[id(shard)][:, lo : lo + n]
-                if shifts[row].any():
-                    fields[WEIGHT, row, :n] = moved_weights(
-                        fields[WEIGHT, row, :n], shard.boxes[lo : lo + n], moved[:n], width, height
-                    )
-        return (
-            images,
-            boxes,
-            counts,
-            ignore,
-            n_ignore,
-            *fields,
-            chosen.astype(np.int64),
-            flips,
-            shifts.astype(np.int32),
-        )
-
-    return read
+def batch_blocks(n_images: int, batch_size: int, drop_remainder: bool, image_bytes: int):
+    """(first batch, batches, images per batch) of every block, in order: full blocks of
+    batches, then the rest one batch each, then the partial last batch (unless dropped)."""
+    full, rest = divmod(n_images, batch_size)
+    per_block = int(np.clip(BLOCK_BYTES // max(batch_size * image_bytes, 1), 1, MAX_BLOCK_BATCHES))
+    blocks = [(b, min(per_block, full - b), batch_size) for b in range(0, full, per_block)]
+    if rest and not drop_remainder:
+        blocks.append((full, 1, rest))
+    return np.array(blocks, np.int64).reshape(-1, 3)
 
 
 def letterbox_tf(images, boxes, input_size: int, image_hw: tuple[int, int]):
@@ -142,12 +97,10 @@ def detection_dataset(
     height, width = split.image_shape[:2]
     if plan.flips[:, 2].any() and height != width:
         raise ValueError(f"transpose augmentation needs square images, not {height}x{width}")
-    skip = start_batch * batch_size
-    plan = plan[skip:]
-    n = len(plan.indices)
-    n_batches = n // batch_size if drop_remainder else -(-n // batch_size)
+    plan = plan[start_batch * batch_size :]
     device = on_device and (height, width) == (input_size, input_size)
-    read = _batch_reader(split, plan, batch_size, max_boxes, move_pixels=not device)
+    reader = BatchReader(split, plan, batch_size, max_boxes, move_pixels=not device)
+    blocks = batch_blocks(len(plan.indices), batch_size, drop_remainder, height * width * 3)
     out_types = (
         tf.uint8,
         tf.float32,
@@ -160,43 +113,68 @@ def detection_dataset(
         tf.int32,
     )
 
-    def load(batch):
-        images, boxes, counts, ignore, n_ignore, *fields, index, flips, shifts = tf.numpy_function(
-            read, [batch], out_types, stateful=False
+    def read_block(first: np.int64, count: np.int64, rows: np.int64) -> tuple:
+        return tuple(
+            a.reshape(int(count), int(rows), *a.shape[1:]) for a in reader.read(first, count, rows)
         )
-        images.set_shape((None, height, width, 3))
-        boxes.set_shape((None, max_boxes, 4))
-        ignore.set_shape((None, max_boxes, 4))
+
+    def load(block):
+        images, boxes, counts, ignore, n_ignore, *fields, index, flips, shifts = tf.numpy_function(
+            read_block, [block[0], block[1], block[2]], out_types, stateful=False
+        )
+        images.set_shape((None, None, height, width, 3))
+        for padded in (boxes, ignore):
+            padded.set_shape((None, None, max_boxes, 4))
+        for per_image in (counts, n_ignore, index):
+            per_image.set_shape((None, None))
+        for per_box in fields:
+            per_box.set_shape((None, None, max_boxes))
+        flips.set_shape((None, None, 3))
+        shifts.set_shape((None, None, 2))
         if not device:
             images = tf.image.convert_image_dtype(images, tf.float32)
-        images, both = letterbox_tf(
-            images, tf.concat([boxes, ignore], 1), input_size, (height, width)
-        )
-        slots = tf.range(max_boxes)[None, :]
-        valid = tf.cast(slots < counts[:, None], tf.float32)
-        valid_ignore = tf.cast(slots < n_ignore[:, None], tf.float32)
+        if (height, width) != (input_size, input_size):
+            images, boxes, ignore = _letterbox_block(
+                images, boxes, counts, ignore, n_ignore, input_size
+            )
         sample = {
             "image": images,
-            "boxes": both[:, :max_boxes] * valid[..., None],
+            "boxes": boxes,
             "n_boxes": counts,
-            "ignore": both[:, max_boxes:] * valid_ignore[..., None],
+            "ignore": ignore,
             "n_ignore": n_ignore,
             "index": index,
+            **dict(zip(BOX_FIELD_NAMES, fields, strict=True)),
         }
         if device:
-            flips.set_shape((None, 3))
-            shifts.set_shape((None, 2))
             sample.update(flips=flips, shifts=shifts)
-        for name, value in zip(BOX_FIELD_NAMES, fields, strict=True):
-            value.set_shape((None, max_boxes))
-            sample[name] = value
         return sample
 
-    ds = tf.data.Dataset.range(n_batches).map(
-        load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True
+    ds = (
+        tf.data.Dataset.from_tensor_slices(blocks)
+        .map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+        .unbatch()
     )
     if encode is not None:
         ds = ds.map(encode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     options = tf.data.Options()
     options.deterministic = True
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _letterbox_block(images, boxes, counts, ignore, n_ignore, input_size: int):
+    """`letterbox_tf` on a block (n_batches, batch, ...): padding rows of the boxes and
+    ignore regions stay zero."""
+    tf, _ = import_keras()
+    block = tf.shape(images)[:2]
+    max_boxes = boxes.shape[-2]
+    flat_images = tf.reshape(images, tf.concat([[-1], tf.shape(images)[2:]], 0))
+    both = tf.reshape(tf.concat([boxes, ignore], 2), (-1, 2 * max_boxes, 4))
+    flat_images, both = letterbox_tf(flat_images, both, input_size, tuple(images.shape[2:4]))
+    slots = tf.range(max_boxes)[None, None, :]
+    both = tf.reshape(both, tf.concat([block, [2 * max_boxes, 4]], 0))
+    valid = tf.cast(slots < counts[..., None], tf.float32)[..., None]
+    valid_ignore = tf.cast(slots < n_ignore[..., None], tf.float32)[..., None]
+    out = tf.reshape(flat_images, tf.concat([block, tf.shape(flat_images)[1:]], 0))
+    out.set_shape([None, None, input_size, input_size, 3])
+    return out, both[:, :, :max_boxes] * valid, both[:, :, max_boxes:] * valid_ignore

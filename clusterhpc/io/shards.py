@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -64,6 +65,7 @@ BOX_FIELDS: dict[str, Any] = {
 }
 COMPRESSIONS = ("none", "gzip", "lz4", "blosc-lz4")
 ENCODINGS = ("raw", "jpeg")
+_MAX_IOV = 1024  # buffers per readv call (Linux IOV_MAX)
 
 
 @dataclass
@@ -218,6 +220,24 @@ def _write_raw_images(
         images[i] = item.image
 
 
+def _plain_image_offsets(images: h5py.Dataset) -> np.ndarray | None:
+    """Byte offsets in the file of images 0..N-1 when every image is stored unfiltered and
+    directly after the previous one (so a run is one contiguous read); else None."""
+    n = images.shape[0]
+    size = int(np.prod(images.shape[1:])) * images.dtype.itemsize
+    if n == 0 or images.id.get_create_plist().get_nfilters() or images.dtype != np.uint8:
+        return None
+    if images.chunks is None:
+        base = images.id.get_offset()
+        return None if base is None else base + size * np.arange(n, dtype=np.int64)
+    if images.chunks != (1, *images.shape[1:]) or images.id.get_num_chunks() != n:
+        return None
+    offsets = np.array(
+        [images.id.get_chunk_info_by_coord((i, 0, 0, 0)).byte_offset for i in range(n)], np.int64
+    )
+    return offsets if (np.diff(offsets) == size).all() else None
+
+
 class Shard:
     """Read access to one shard: small arrays in memory, images read on demand."""
 
@@ -248,6 +268,8 @@ class Shard:
             self._offsets = self._h5["image_offsets"][:]
         else:
             self._images = self._h5["images"]
+        self._fd: int | None = None
+        self._file_offsets = _plain_image_offsets(self._images) if self.encoding == "raw" else None
 
     def image(self, index: int) -> np.ndarray:
         """uint8 (H, W, 3) pixels of image `index` (decoded when stored as JPEG)."""
@@ -269,6 +291,24 @@ class Shard:
             decode_jpeg(data[self._offsets[index] - lo : self._offsets[index + 1] - lo], out[row])
         return out
 
+    def read_rows(self, start: int, stop: int, out: np.ndarray, rows: np.ndarray) -> None:
+        """Images start..stop-1 into `out[rows[0]]`, `out[rows[1]]`, ... (any rows of a
+        C-contiguous uint8 (n, H, W, 3) array). Raw images stored uncompressed and one after
+        the other in the file are read with one system call straight into their rows;
+        otherwise by `read_run` and a copy."""
+        if stop <= start:
+            return
+        offsets = self._file_offsets
+        if offsets is None or len(rows) > _MAX_IOV:
+            out[rows] = self.read_run(start, stop)
+            return
+        if self._fd is None:
+            self._fd = os.open(self.path, os.O_RDONLY)
+        buffers = [memoryview(out[row]).cast("B") for row in rows]
+        expected = sum(b.nbytes for b in buffers)
+        if os.preadv(self._fd, buffers, int(offsets[start])) != expected:
+            raise DataError(f"{self.path}: images {start}..{stop - 1} cut short (file truncated?)")
+
     def item(self, index: int) -> PackedImage:
         lo, hi = self.box_offsets[index], self.box_offsets[index + 1]
         ilo, ihi = self.ignore_offsets[index], self.ignore_offsets[index + 1]
@@ -285,6 +325,9 @@ class Shard:
 
     def close(self) -> None:
         self._h5.close()
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
 
     def __enter__(self) -> Shard:
         return self
