@@ -9,6 +9,7 @@ each image gives (tested against the plain iterator).
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -98,6 +99,7 @@ class BatchReader:
         self.split, self.plan = split, plan
         self.batch_size, self.max_boxes, self.move_pixels = batch_size, max_boxes, move_pixels
         self.height, self.width = split.image_shape[:2]
+        self._local = threading.local()
         shards = split.shards
         self.boxes = Ragged.of([(s.boxes, s.box_offsets) for s in shards], (4,))
         self.ignore = Ragged.of([(s.ignore_boxes, s.ignore_offsets) for s in shards], (4,))
@@ -151,7 +153,7 @@ class BatchReader:
 
     def _pixels(self, chosen: np.ndarray, flips: np.ndarray, shifts: np.ndarray) -> np.ndarray:
         shape = (len(chosen), self.height, self.width, 3)
-        read = np.empty(shape, np.uint8)
+        read = self._scratch(shape)
         for run in self.split.runs(chosen):
             run.shard.read_rows(run.start, run.stop, read, run.rows)
         if not self.move_pixels:
@@ -160,6 +162,13 @@ class BatchReader:
         for row, image in enumerate(read):
             augment_pixels(image, flips[row], shifts[row], images[row])
         return images
+
+    def _scratch(self, shape: tuple[int, ...]) -> np.ndarray:
+        """This thread's reused pixel buffer of `shape` (pages already mapped)."""
+        held = getattr(self._local, "pixels", None)
+        if held is None or held.shape != shape:
+            held = self._local.pixels = np.empty(shape, np.uint8)
+        return held
 
     def _moved(
         self, table: Ragged, chosen: np.ndarray, flips: np.ndarray, shifts: np.ndarray

@@ -1,7 +1,7 @@
 """The block reader: boxes moved in one vectorised pass equal the per-image definition bit
 for bit, runs are read straight into any rows of a batch (raw uncompressed shards with one
-system call, other shards through HDF5), and blocks of batches deliver the same batches as
-one batch per call."""
+system call, other shards through HDF5), blocks of batches deliver the same batches as one
+batch per call, and batches collected keep their pixels while the reader reuses its buffer."""
 
 from __future__ import annotations
 
@@ -134,6 +134,11 @@ def test_blocks_of_batches_give_the_batches_of_one_batch_per_call(
     for row, ref in enumerate(references):
         batch, j = one[row // 4], row % 4
         np.testing.assert_array_equal(batch["boxes"][j, : len(ref.boxes)], ref.boxes[:2])
-        np.testing.assert_array_equal(
-            batch["weight"][j, : len(ref.boxes)], ref.box_fields["weight"][:2]
-        )
+        weights = batch["weight"][j, : len(ref.boxes)]
+        np.testing.assert_array_equal(weights, ref.box_fields["weight"][:2])
+        # Collected batches keep their own pixels although the reader reuses its buffer.
+        if on_device:
+            as_read = split.item(int(plan.indices[row])).image
+            np.testing.assert_array_equal(batch["image"][j], as_read)
+        else:
+            np.testing.assert_allclose(batch["image"][j], ref.image / 255.0, atol=1e-6)
