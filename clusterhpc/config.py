@@ -481,6 +481,11 @@ class EvaluateConfig:
     recalibrate_bn: int = param(
         0, ge=0, help="re-estimate batch-norm statistics on this many training images (0: off)"
     )
+    report_on: Literal["test", "valid"] = param(
+        "test",
+        help="run's own survey: report on test, or on half of valid (tuned on the other half; "
+        "test not read), for choices made before the test split is read once",
+    )
     matching: Literal["optimal", "legacy_count"] = param(
         "optimal", help="one-to-one Hungarian matching, or the seed's per-image box counting"
     )

@@ -5,7 +5,8 @@ on test images, never tuned on them:
 
 - on the run's own survey (its packed training shards have the fingerprints the run recorded
   in `inference.json`, wherever the survey is staged): tuned on
-  `valid`, reported on `test`; without a test split, `valid` is cut in two seeded halves
+  `valid`, reported on `test`; without a test split, or with `evaluate.report_on: valid`
+  (for choices made while the test split stays unread), `valid` is cut in two seeded halves
   (tune on one, report on the other);
 - on another survey, every image of every split counts as test data; the threshold is then
   `evaluate.score_threshold` when set, else it is chosen on the run's own `valid` split.
@@ -69,14 +70,17 @@ def choose_sets(cfg: Config, train_cfg: Config, score: Callable[[Path, str], Any
         if "valid" not in names:
             raise DataError(f"{packed}: no valid split to choose the score threshold on")
         valid = score(packed, "valid")
-        if "test" in names:
+        if "test" in names and ev.report_on == "test":
             test = score(packed, "test")
             return valid, test, {"tuned_on": "valid", "reported_on": "test"}
         if valid is None:
             return None, None, {}
         order = np.random.default_rng(cfg.seed).permutation(valid.n_images)
         halves = np.sort(order[::2]), np.sort(order[1::2])
-        log.warning("no test split: tuning on half of valid, reporting on the other half")
+        if "test" in names:
+            log.info("evaluate.report_on: valid: the test split is not read")
+        else:
+            log.warning("no test split: tuning on half of valid, reporting on the other half")
         protocol = {"tuned_on": "valid (half A)", "reported_on": "valid (half B)"}
         return valid.take(halves[0]), valid.take(halves[1]), protocol
     report = None
