@@ -26,6 +26,7 @@ from clusterhpc.evaluate.matching import Criterion, ImageMatch, match_count, mat
 from clusterhpc.evaluate.records import Predictions, Truth
 
 MAD_TO_SIGMA = 1.4826
+FULLY_INSIDE = 1 - 1e-4  # in-image area fraction of a box wholly inside its image (float32)
 
 
 def simet_log10_mass(lam: np.ndarray) -> np.ndarray:
@@ -182,6 +183,9 @@ def counts(truth: Truth, preds: Predictions, match: SplitMatch, selection: Selec
         "completeness_by_position": {
             "central": fraction_with_error(match.truth_matched[sample & truth.central]),
             "neighbour": fraction_with_error(match.truth_matched[sample & ~truth.central]),
+            "neighbour_inside": fraction_with_error(
+                match.truth_matched[sample & ~truth.central & (truth.weight >= FULLY_INSIDE)]
+            ),
         },
     }
 

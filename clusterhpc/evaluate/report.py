@@ -67,6 +67,7 @@ def _position_rows(by_position: dict) -> list[str]:
     labels = {
         "central": "completeness, the cluster a cutout is centred on",
         "neighbour": "completeness, other clusters in the field",
+        "neighbour_inside": "completeness, other clusters fully inside the image",
     }
     return [
         f"| {labels[name]} [68 %] | {_pct(f['value'])}{_err(f['err'])} ({f['n']} clusters) |"

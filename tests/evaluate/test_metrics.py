@@ -49,7 +49,11 @@ def test_completeness_of_central_clusters_and_neighbours() -> None:
 
     centre, side = np.array([[40, 40, 60, 60]], float), np.array([[0, 0, 20, 20]], float)
     truth = truth_of([np.concatenate([centre, side]), np.concatenate([centre, side]), centre])
-    truth = replace(truth, central=np.array([True, False, True, False, True]))
+    truth = replace(
+        truth,
+        central=np.array([True, False, True, False, True]),
+        weight=np.array([1.0, 1.0, 1.0, 0.6, 1.0]),  # image 1's neighbour is cut by the edge
+    )
     # found: both centres of images 0-1 and the neighbour of image 0; image 2 is missed
     preds = Predictions.from_lists(
         [np.concatenate([centre, side]), centre, np.zeros((0, 4))], [[0.9, 0.8], [0.9], []]
@@ -60,6 +64,8 @@ def test_completeness_of_central_clusters_and_neighbours() -> None:
     assert by_position["central"]["n"] == 3 and by_position["central"]["found"] == 2
     assert by_position["neighbour"]["value"] == 0.5
     assert by_position["neighbour"]["err"] == pytest.approx(list(wilson(1, 2)))
+    inside = by_position["neighbour_inside"]
+    assert (inside["n"], inside["found"]) == (1, 1)
 
 
 def test_injected_selection_function_is_recovered() -> None:
