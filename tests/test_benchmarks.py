@@ -24,6 +24,16 @@ TINY_ARGS = {
     "detect.py": ["--sizes", "64", "--images", "8", "--batch", "4"],
     "growth.py": ["--clusters", "2000,8000", "--pack-images", "16", "--pack-repeats", "1"],
     "scaling_model.py": ["--quick", "--train-ips", "40"],
+    "detector_levers.py": [
+        "--config",
+        str(ROOT / "configs" / "tiny.yaml"),
+        "--out",
+        "{tmp}/levers",
+        "--set",
+        "data.root={tmp}/survey",
+        "--lever",
+        "one_epoch=train.epochs=1",
+    ],
 }
 RUN_ELSEWHERE = {"allreduce_nodes.py"}
 USES_MPIRUN = {"boxes.py", "train_throughput.py", "detect.py", "growth.py", "scaling_model.py"}
@@ -32,6 +42,11 @@ RESULT_KEYS = {
     "matching.py": {"hungarian_mock_us", "brute_mock_us", "speedup_mock_ratio", "speedup_ratio"},
     "download.py": {"vs_plain_ratio", "vs_serial_ratio"},
     "empty_fields.py": {"plain_s", "vs_plain_ratio"},
+    "detector_levers.py": {
+        "baseline_completeness",
+        "one_epoch_purity",
+        "one_epoch_completeness_vs_baseline_ratio",
+    },
     "detect.py": {
         "plain_64_per_s",
         "clusterhpc_64_1rank_vs_plain_ratio",
@@ -61,9 +76,10 @@ def test_every_cpu_benchmark_has_a_tiny_run():
         for name in TINY_ARGS
     ],
 )
-def test_cpu_benchmark_runs_tiny_and_ends_with_its_result_line(script):
+def test_cpu_benchmark_runs_tiny_and_ends_with_its_result_line(script, tmp_path):
+    args = [arg.format(tmp=tmp_path) for arg in TINY_ARGS[script]]
     proc = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), *TINY_ARGS[script]],
+        [sys.executable, str(ROOT / "benchmarks" / script), *args],
         capture_output=True,
         text=True,
         timeout=600,
