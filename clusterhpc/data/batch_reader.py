@@ -103,16 +103,11 @@ class BatchReader:
         shards = split.shards
         self.boxes = Ragged.of([(s.boxes, s.box_offsets) for s in shards], (4,))
         self.ignore = Ragged.of([(s.ignore_boxes, s.ignore_offsets) for s in shards], (4,))
-        self.fields = Ragged.of(
-            [
-                (
-                    np.stack([s.box_fields[k] for k in BOX_FIELD_NAMES], 1).astype(np.float32),
-                    s.box_offsets,
-                )
-                for s in shards
-            ],
-            (len(BOX_FIELD_NAMES),),
-        )
+        # Box fields share the boxes' offsets: only their rows are kept, (M, 5) float32.
+        self.field_rows = np.concatenate(
+            [np.stack([s.box_fields[k] for k in BOX_FIELD_NAMES], 1) for s in shards]
+            or [np.zeros((0, len(BOX_FIELD_NAMES)))]
+        ).astype(np.float32)
 
     def read(self, first: np.int64, count: np.int64, rows_per_batch: np.int64) -> tuple:
         lo = int(first) * self.batch_size
@@ -128,7 +123,7 @@ class BatchReader:
         )
         ignore, n_ignore, *_ = self._moved(self.ignore, chosen, flips, shifts)
         fields = np.zeros((len(BOX_FIELD_NAMES), len(chosen), self.max_boxes), np.float32)
-        values = self.fields.rows[source].T.copy()
+        values = self.field_rows[source].T.copy()
         shifted = shifts[owner].any(1)
         if shifted.any():
             values[WEIGHT, shifted] = moved_weights(
