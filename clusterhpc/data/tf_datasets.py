@@ -7,7 +7,9 @@ boxes, ignore regions and box fields moved in one vectorised pass; with host aug
 the pixels flipped, transposed and translated while copying, by the same `augment`
 functions the plain iterator uses), and the block is then split into its batches. Blocks
 hold up to `BLOCK_BYTES` of pixels: small images pay the call's fixed cost once for
-several batches. Conversion to float and letterboxing run as TensorFlow ops on the block.
+several batches; where every block is one batch (large images), its block axis is squeezed
+away instead of unbatched, so the pixels are not copied once more. Conversion to float
+and letterboxing run as TensorFlow ops on the block.
 With `on_device=True` and images already of the input size, the pixels stay uint8 and as
 read, with each image's draws ('flips', 'shifts'; the boxes are moved): the training step
 applies them and converts to float on its device (`augment_tf.model_input`), so the host
@@ -150,16 +152,30 @@ def detection_dataset(
             sample.update(flips=flips, shifts=shifts)
         return sample
 
-    ds = (
-        tf.data.Dataset.from_tensor_slices(blocks)
-        .map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-        .unbatch()
+    several = bool((blocks[:, 1] > 1).any())
+    ds = tf.data.Dataset.from_tensor_slices(blocks).map(
+        load if several else _only_batch(load),
+        num_parallel_calls=tf.data.AUTOTUNE,
+        deterministic=True,
     )
+    if several:
+        ds = ds.unbatch()
     if encode is not None:
         ds = ds.map(encode, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     options = tf.data.Options()
     options.deterministic = True
     return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _only_batch(load: Callable) -> Callable:
+    """`load` for blocks of one batch each: the block axis is squeezed away, which shares the
+    pixels' buffer, where `unbatch` would copy every batch out of its block."""
+    tf, _ = import_keras()
+
+    def single(block):
+        return {key: tf.squeeze(value, 0) for key, value in load(block).items()}
+
+    return single
 
 
 def _letterbox_block(images, boxes, counts, ignore, n_ignore, input_size: int):

@@ -1,7 +1,8 @@
 """The block reader: boxes moved in one vectorised pass equal the per-image definition bit
 for bit, runs are read straight into any rows of a batch (raw uncompressed shards with one
-system call, other shards through HDF5), blocks of batches deliver the same batches as one
-batch per call, and batches collected keep their pixels while the reader reuses its buffer."""
+system call, other shards through HDF5), blocks of batches (unbatched) deliver the same
+batches as one batch per call (its block axis squeezed), and batches collected keep their
+pixels while the reader reuses its buffer."""
 
 from __future__ import annotations
 
