@@ -10,8 +10,9 @@ For every cutout side, on the same synthetic sky cutouts (JPEG quality 90), imag
 (b) `detection_dataset` over `prep pack` shards with `encoding: raw`, images drawn one by one
     (`train.read_run: 1`) and as runs of one batch (`read_run` = batch, shuffle window of 4
     batches);
-(c) the same over shards with `encoding: jpeg` (the files' bytes, decoded while reading),
-    read as runs.
+(c) the same over shards with `encoding: jpeg` (the files' bytes), read as runs: in `device`
+    mode the bytes are decoded by TensorFlow in the pipeline (with the DCT that gives
+    Pillow's pixels), in `host` mode by Pillow while reading, before the moves.
 All deliver uint8 images of the cutout's side (the input size; the training step converts
 them to float on its device) with the same augmentation draws; the packed ones also deliver
 the moved boxes. Two modes: `host`, the flips applied by the pipeline (both sides), and

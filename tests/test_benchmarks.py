@@ -17,6 +17,7 @@ TINY_ARGS = {
     "matching.py": ["--config", str(ROOT / "configs" / "tiny.yaml"), "--images", "4"],
     "nms.py": ["--boxes", "300", "--sets", "5"],
     "loader.py": ["--sizes", "64", "--images", "16", "--batch", "4"],
+    "handover.py": ["--size", "32", "--large", "64", "--batches", "32", "--rounds", "1"],
     "download.py": ["--cutouts", "12", "--latency", "0.001", "--threads", "2"],
     "empty_fields.py": ["--n", "200"],
     "boxes.py": ["--clusters", "300", "--seed-clusters", "2"],
@@ -41,6 +42,7 @@ USES_MPIRUN = {"boxes.py", "train_throughput.py", "detect.py", "growth.py", "sca
 RESULT_KEYS = {
     "matching.py": {"hungarian_mock_us", "brute_mock_us", "speedup_mock_ratio", "speedup_ratio"},
     "download.py": {"vs_plain_ratio", "vs_serial_ratio"},
+    "handover.py": {"handover_13_us", "squeeze_vs_unbatch_ratio", "numpy_output_copied"},
     "empty_fields.py": {"plain_s", "vs_plain_ratio"},
     "detector_levers.py": {
         "baseline_completeness",

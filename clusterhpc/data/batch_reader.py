@@ -85,7 +85,8 @@ class BatchReader:
 
     `read(first, count, rows_per_batch)` returns, for the plan's rows
     first * batch_size .. + count * rows_per_batch: images (augmented when `move_pixels`,
-    else as read), boxes and ignore regions padded to `max_boxes`, their counts, the box
+    else as read; with `encoded`, each image's stored JPEG bytes instead, left to the caller
+    to decode), boxes and ignore regions padded to `max_boxes`, their counts, the box
     fields, image indices, flips and shifts."""
 
     def __init__(
@@ -95,8 +96,11 @@ class BatchReader:
         batch_size: int,
         max_boxes: int,
         move_pixels: bool,
+        encoded: bool = False,
     ) -> None:
-        self.split, self.plan = split, plan
+        if encoded and (move_pixels or split.encoding != "jpeg"):
+            raise ValueError("only JPEG shards read without moving pixels can hand over bytes")
+        self.split, self.plan, self.encoded = split, plan, encoded
         self.batch_size, self.max_boxes, self.move_pixels = batch_size, max_boxes, move_pixels
         self.height, self.width = split.image_shape[:2]
         self._local = threading.local()
@@ -117,7 +121,7 @@ class BatchReader:
             self.plan.flips[rows],
             self.plan.shifts[rows],
         )
-        images = self._pixels(chosen, flips, shifts)
+        images = self._encoded(chosen) if self.encoded else self._pixels(chosen, flips, shifts)
         boxes, counts, moved_flat, source, owner, slot = self._moved(
             self.boxes, chosen, flips, shifts
         )
@@ -157,6 +161,14 @@ class BatchReader:
         for row, image in enumerate(read):
             augment_pixels(image, flips[row], shifts[row], images[row])
         return images
+
+    def _encoded(self, chosen: np.ndarray) -> np.ndarray:
+        """The stored JPEG bytes of each image, object array (n,)."""
+        out = np.empty(len(chosen), object)
+        for run in self.split.runs(chosen):
+            for row, data in zip(run.rows, run.shard.encoded_run(run.start, run.stop), strict=True):
+                out[row] = data
+        return out
 
     def _scratch(self, shape: tuple[int, ...]) -> np.ndarray:
         """This thread's reused pixel buffer of `shape` (pages already mapped)."""

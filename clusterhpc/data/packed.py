@@ -97,6 +97,10 @@ class PackedSplit:
         if len(shapes) > 1:
             raise DataError(f"{self.packed_dir}: split {split!r} mixes image shapes {shapes}")
         self.image_shape = shapes.pop() if shapes else (0, 0, 3)
+        encodings = {s.encoding for s in self.shards}
+        if len(encodings) > 1:
+            raise DataError(f"{self.packed_dir}: split {split!r} mixes encodings {encodings}")
+        self.encoding = encodings.pop() if encodings else "raw"
         self.member_features = self.shards[0].member_features if self.shards else []
 
     def __len__(self) -> int:

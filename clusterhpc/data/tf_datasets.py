@@ -9,7 +9,9 @@ functions the plain iterator uses), and the block is then split into its batches
 hold up to `BLOCK_BYTES` of pixels: small images pay the call's fixed cost once for
 several batches; where every block is one batch (large images), its block axis is squeezed
 away instead of unbatched, so the pixels are not copied once more. Conversion to float
-and letterboxing run as TensorFlow ops on the block.
+and letterboxing run as TensorFlow ops on the block. JPEG shards whose pixels are delivered as
+read (`on_device`) hand over the stored bytes instead, decoded by TensorFlow in the pipeline
+(the same pixels as Pillow, bit for bit): the pixels never pass through a numpy function.
 With `on_device=True` and images already of the input size, the pixels stay uint8 and as
 read, with each image's draws ('flips', 'shifts'; the boxes are moved): the training step
 applies them and converts to float on its device (`augment_tf.model_input`), so the host
@@ -26,6 +28,7 @@ import numpy as np
 
 from clusterhpc.data.batch_reader import BOX_FIELD_NAMES, BatchReader
 from clusterhpc.data.packed import EpochPlan, PackedSplit
+from clusterhpc.io.shards import TF_DCT_METHOD
 from clusterhpc.keras_compat import import_keras
 
 LETTERBOX_FILL = 0.5  # grey padding, as in YOLOv3
@@ -101,10 +104,11 @@ def detection_dataset(
         raise ValueError(f"transpose augmentation needs square images, not {height}x{width}")
     plan = plan[start_batch * batch_size :]
     device = on_device and (height, width) == (input_size, input_size)
-    reader = BatchReader(split, plan, batch_size, max_boxes, move_pixels=not device)
+    encoded = device and split.encoding == "jpeg"
+    reader = BatchReader(split, plan, batch_size, max_boxes, not device, encoded)
     blocks = batch_blocks(len(plan.indices), batch_size, drop_remainder, height * width * 3)
     out_types = (
-        tf.uint8,
+        tf.string if encoded else tf.uint8,
         tf.float32,
         tf.int32,
         tf.float32,
@@ -124,6 +128,8 @@ def detection_dataset(
         images, boxes, counts, ignore, n_ignore, *fields, index, flips, shifts = tf.numpy_function(
             read_block, [block[0], block[1], block[2]], out_types, stateful=False
         )
+        if encoded:
+            images = _decode_block(images, (height, width))
         images.set_shape((None, None, height, width, 3))
         for padded in (boxes, ignore):
             padded.set_shape((None, None, max_boxes, 4))
@@ -176,6 +182,20 @@ def _only_batch(load: Callable) -> Callable:
         return {key: tf.squeeze(value, 0) for key, value in load(block).items()}
 
     return single
+
+
+def _decode_block(encoded, image_hw: tuple[int, int]):
+    """JPEG bytes (n_batches, batch) -> uint8 pixels (n_batches, batch, H, W, 3), by
+    TensorFlow's decoder with the DCT that gives Pillow's pixels. An image of another size
+    fails the pipeline."""
+    tf, _ = import_keras()
+    shape = (*image_hw, 3)
+    pixels = tf.map_fn(
+        lambda data: tf.io.decode_jpeg(data, channels=3, dct_method=TF_DCT_METHOD),
+        tf.reshape(encoded, [-1]),
+        fn_output_signature=tf.TensorSpec(shape, tf.uint8),
+    )
+    return tf.reshape(pixels, tf.concat([tf.shape(encoded), shape], 0))
 
 
 def _letterbox_block(images, boxes, counts, ignore, n_ignore, input_size: int):

@@ -21,7 +21,9 @@ images stored one of two ways (root attribute `encoding`):
 Root attributes: schema_version, n_images, image_shape (decoded), encoding (absent: raw),
 fingerprint (of the inputs), and a `sha256` attribute on every dataset except `images` and
 `image_bytes` (covered per image by `image_crc32`). Raw images cost no decoding; JPEG takes
-about a tenth of the bytes and is decoded (with Pillow, as the plain reader) while reading.
+about a tenth of the bytes and is decoded while reading: with Pillow here, or by the training
+pipeline with TensorFlow's decoder set to the same integer DCT (`TF_DCT_METHOD`), which gives
+the same pixels bit for bit (tested).
 Files are written under a temporary name, fsynced and renamed: a shard that exists is whole.
 Version 2 added the ignore regions; older shards are refused (repack them).
 """
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import itertools
 import os
 import zlib
 from collections.abc import Sequence
@@ -96,6 +99,9 @@ def _compression_args(name: str) -> dict[str, Any]:
     if name == "blosc-lz4":
         return dict(hdf5plugin.Blosc(cname="lz4", clevel=5, shuffle=hdf5plugin.Blosc.SHUFFLE))
     raise ValueError(f"unknown compression {name!r}; expected one of {COMPRESSIONS}")
+
+
+TF_DCT_METHOD = "INTEGER_ACCURATE"  # `tf.io.decode_jpeg`'s setting that matches `decode_jpeg`
 
 
 def decode_jpeg(data: bytes | np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
@@ -290,6 +296,17 @@ class Shard:
         for row, index in enumerate(range(start, stop)):
             decode_jpeg(data[self._offsets[index] - lo : self._offsets[index + 1] - lo], out[row])
         return out
+
+    def encoded_run(self, start: int, stop: int) -> list[bytes]:
+        """The stored JPEG bytes of images start..stop-1, read with one HDF5 call."""
+        if self.encoding != "jpeg":
+            raise DataError(f"{self.path}: images are stored {self.encoding}, not as JPEG bytes")
+        if stop <= start:
+            return []
+        lo = self._offsets[start]
+        data = self._bytes[lo : self._offsets[stop]].tobytes()
+        cuts = self._offsets[start : stop + 1] - lo
+        return [data[a:b] for a, b in itertools.pairwise(cuts)]
 
     def read_rows(self, start: int, stop: int, out: np.ndarray, rows: np.ndarray) -> None:
         """Images start..stop-1 into `out[rows[0]]`, `out[rows[1]]`, ... (any rows of a

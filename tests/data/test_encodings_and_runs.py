@@ -1,16 +1,23 @@
-"""JPEG-encoded shards keep the files' bytes and decode like Pillow; images are read as runs
+"""JPEG-encoded shards keep the files' bytes and decode like Pillow (in TensorFlow's pipeline
+too); images are read as runs
 of consecutive images; run plans give every rank whole runs and cover the split once."""
 
 from __future__ import annotations
+
+import io
 
 import h5py
 import numpy as np
 import pytest
 from PIL import Image
 
+from clusterhpc.data.augment_tf import model_input
+from clusterhpc.data.batch_reader import BatchReader
 from clusterhpc.data.packed import PackedSplit, iterate
 from clusterhpc.data.tf_datasets import detection_dataset
-from clusterhpc.io.shards import verify_shard
+from clusterhpc.errors import DataError
+from clusterhpc.io.shards import TF_DCT_METHOD, decode_jpeg, verify_shard
+from clusterhpc.keras_compat import import_keras
 from clusterhpc.prep.pack import pack_shard, plan_shards, write_index
 from tests.data.fixtures import FEATURES, make_entries, members_for
 
@@ -167,3 +174,53 @@ def test_runs_never_cross_a_shard_boundary(tmp_path):
         np.testing.assert_array_equal(run, np.arange(start, start + len(run)))
         position += len(run)
     assert not lengths
+
+
+def test_tensorflows_decoder_with_the_shards_dct_gives_pillows_pixels():
+    tf, _ = import_keras()
+    rng = np.random.default_rng(5)
+    noisy = np.clip(rng.normal(60, 40, (48, 40, 3)), 0, 255).astype(np.uint8)
+    for quality, subsampling in [(95, 0), (90, 2), (75, 1)]:
+        buffer = io.BytesIO()
+        Image.fromarray(noisy).save(buffer, "JPEG", quality=quality, subsampling=subsampling)
+        data = buffer.getvalue()
+        tf_pixels = tf.io.decode_jpeg(data, channels=3, dct_method=TF_DCT_METHOD).numpy()
+        np.testing.assert_array_equal(tf_pixels, decode_jpeg(data))
+        fast = tf.io.decode_jpeg(data, channels=3, dct_method="INTEGER_FAST").numpy()
+        assert (fast != tf_pixels).any()  # the DCT setting is what makes them equal
+
+
+@pytest.mark.parametrize("batch_size", [2, 8])
+def test_on_device_jpeg_batches_are_the_stored_bytes_decoded_by_tensorflow(jpeg_split, batch_size):
+    """Blocks of several batches (2) and of one (8): pixels as read, equal to Pillow's."""
+    plan = jpeg_split.epoch_plan(
+        seed=2, epoch=0, batch_size=batch_size, aug_prob=0.5, max_shift=0.3, read_run=2
+    )
+    reader = BatchReader(jpeg_split, plan, batch_size, 2, move_pixels=False, encoded=True)
+    stored = reader.read(0, 1, batch_size)[0]
+    for data, index in zip(stored, plan.indices, strict=False):
+        shard, local = jpeg_split.locate(int(index))
+        assert data == shard.encoded_run(local, local + 1)[0]
+    args = {"input_size": 32, "batch_size": batch_size, "max_boxes": 2}
+    host = list(detection_dataset(jpeg_split, plan, **args))
+    device = list(detection_dataset(jpeg_split, plan, on_device=True, **args))
+    assert len(device) == len(host) == len(plan.indices) // batch_size
+    for b, (a, d) in enumerate(zip(host, device, strict=True)):
+        rows = plan.indices[b * batch_size : (b + 1) * batch_size]
+        as_read = np.stack([jpeg_split.item(int(i)).image for i in rows])
+        np.testing.assert_array_equal(d["image"].numpy(), as_read)
+        np.testing.assert_array_equal(model_input(d).numpy(), a["image"].numpy())
+        np.testing.assert_array_equal(d["boxes"].numpy(), a["boxes"].numpy())
+
+
+def test_only_jpeg_shards_read_as_they_are_hand_over_bytes(jpeg_split, survey, tmp_path):
+    plan = jpeg_split.epoch_plan(seed=0, epoch=0, batch_size=4)
+    with pytest.raises(ValueError, match="only JPEG shards"):
+        BatchReader(jpeg_split, plan, 4, 2, move_pixels=True, encoded=True)
+    root, entries = survey
+    pack_as(entries, root, tmp_path, "raw")
+    raw = PackedSplit(tmp_path, "train")
+    with pytest.raises(ValueError, match="only JPEG shards"):
+        BatchReader(raw, plan, 4, 2, move_pixels=False, encoded=True)
+    with pytest.raises(DataError, match="stored raw"):
+        raw.shards[0].encoded_run(0, 1)
