@@ -291,10 +291,8 @@ class Shard:
         if self.encoding == "raw":
             self._images.read_direct(out, np.s_[start:stop])
             return out
-        lo, hi = self._offsets[start], self._offsets[stop]
-        data = self._bytes[lo:hi]
-        for row, index in enumerate(range(start, stop)):
-            decode_jpeg(data[self._offsets[index] - lo : self._offsets[index + 1] - lo], out[row])
+        for row, data in enumerate(self.encoded_run(start, stop)):
+            decode_jpeg(data, out[row])
         return out
 
     def encoded_run(self, start: int, stop: int) -> list[bytes]:
